@@ -1,0 +1,43 @@
+# diffuse: "Forcing Diffuse Distributions out of Language Models" (Zhang et al., 2024) as one DAG.
+# Default: the embedded reproduction on CPU (config/config.yaml). Cluster: --configfile config/paper.yaml.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+from diffuse.config import BASE, adapters_for, check_config, train_settings  # noqa: E402
+
+# Fails with a message naming the key or task file before any job runs.
+TASKS = check_config(config, workflow.basedir)
+MODELS = list(config["models"])
+SIMPLE_TASKS = config["experiments"]["simple_tasks"]
+
+
+wildcard_constraints:
+    model=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+    adapter=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+    trainset=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+    task=r"[a-z0-9][a-z0-9_-]*/[a-z0-9][a-z0-9_.-]*",
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/model.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        expand("results/figures/training_{model}.png", model=MODELS),
+        "results/figures/figure1.png",
+        "results/figures/figure1.pdf",
+        "results/tables/table1.csv",
+        "results/tables/table1.md",
+    default_target: True

@@ -1,0 +1,59 @@
+"""Per (model, adapter, task) evaluation: exact probabilities over the target set, and sample metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .metrics import exact_metrics, sample_metrics
+from .parsing import match_key
+from .targets import EncodedTask
+from .tasks import Task, read_value_file
+
+
+def exact_table(model, encoded: EncodedTask, chunk_size: int = 64) -> pd.DataFrame:
+    """p_theta(y|x) for every target y: columns value, weight (p*), logprob, prob, prob_valid."""
+    from .lm import exact_logprobs
+
+    logprobs = exact_logprobs(model, encoded.prompt_ids, encoded.target_ids, chunk_size).numpy().astype(float)
+    probs = np.exp(logprobs)
+    return pd.DataFrame(
+        {
+            "value": encoded.values,
+            "weight": encoded.weights,
+            "n_tokens": [len(i) for i in encoded.target_ids],
+            "logprob": logprobs,
+            "prob": probs,
+            "prob_valid": probs / probs.sum(),
+        }
+    )
+
+
+def natural_distribution(task: Task, values: list[str]) -> dict[str, float] | None:
+    """The task's natural distribution in match form, or None when it declares none."""
+    if task.natural is None:
+        return None
+    if task.natural == "uniform":
+        keys = [match_key(v, task.match) for v in values]
+        return {k: 1.0 / len(keys) for k in keys}
+    names, weights = read_value_file(task.natural_file)
+    if weights is None:
+        weights = [1.0] * len(names)
+    total = float(sum(weights))
+    natural: dict[str, float] = {}
+    for name, weight in zip(names, weights, strict=True):
+        key = match_key(name, task.match)
+        natural[key] = natural.get(key, 0.0) + weight / total
+    return natural
+
+
+def evaluate(task: Task, encoded: EncodedTask, samples: pd.DataFrame, exact: pd.DataFrame) -> dict:
+    """One row of metrics: sampled (entropy, coverage-N, parse and valid rates, KL to natural) and exact."""
+    answers = [None if a is None or pd.isna(a) else match_key(a, task.match) for a in samples["answer"]]
+    valid_values = {match_key(v, task.match) for v in encoded.values}
+    natural = natural_distribution(task, encoded.values)
+    row = sample_metrics(answers, valid_values, natural)
+    row["stopped_rate"] = float(samples["stopped"].mean())
+    exact_row = exact_metrics(exact["logprob"].to_numpy(), exact["weight"].to_numpy())
+    row.update({f"exact_{k}": v for k, v in exact_row.items()})
+    return row

@@ -1,0 +1,54 @@
+rule sample:
+    """N generations per prompt at temperature 1 (no top-k/top-p), raw text and parsed answer."""
+    input:
+        model=model_dir,
+        adapter=adapter_dir,
+        targets="results/targets/{model}/{task}.json",
+    output:
+        "results/samples/{model}/{adapter}/{task}.parquet",
+    params:
+        task=lambda wc: TASKS[wc.task],
+        backend=config["sampling"]["backend"],
+        sampling=config["sampling"],
+        dtype=lambda wc: config["models"][wc.model].get("dtype", "float32"),
+    threads: workflow.cores
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    script:
+        "../scripts/sample.py"
+
+
+rule exact:
+    """p(y|x) for every target y by teacher forcing, sharing the prompt's key/value cache."""
+    input:
+        model=model_dir,
+        adapter=adapter_dir,
+        targets="results/targets/{model}/{task}.json",
+    output:
+        "results/exact/{model}/{adapter}/{task}.parquet",
+    params:
+        chunk_size=config["exact"].get("chunk_size", 64),
+        dtype=lambda wc: config["models"][wc.model].get("dtype", "float32"),
+    threads: workflow.cores
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    script:
+        "../scripts/exact.py"
+
+
+rule metrics:
+    """Entropy, coverage-N, parse/valid rates, KL to the natural distribution, exact figures."""
+    input:
+        targets="results/targets/{model}/{task}.json",
+        samples="results/samples/{model}/{adapter}/{task}.parquet",
+        exact="results/exact/{model}/{adapter}/{task}.parquet",
+        data=task_inputs,
+    output:
+        "results/metrics/{model}/{adapter}/{task}.json",
+    params:
+        task=lambda wc: TASKS[wc.task],
+    localrule: True
+    script:
+        "../scripts/metrics.py"

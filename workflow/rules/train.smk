@@ -1,0 +1,16 @@
+rule train_adapter:
+    """LoRA fine-tuning with Eq. 5 on every task of a trainset; a peft adapter plus a per-step log."""
+    input:
+        model=model_dir,
+        targets=trainset_targets,
+    output:
+        directory("results/adapters/{model}/{trainset}"),
+    params:
+        settings=lambda wc: train_settings(config, wc.trainset),
+        dtype=lambda wc: config["models"][wc.model].get("train_dtype", "float32"),
+    threads: workflow.cores
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    script:
+        "../scripts/train_adapter.py"
