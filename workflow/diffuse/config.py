@@ -44,7 +44,9 @@ def check_config(config: dict, root: str | Path = ".") -> dict[str, Task]:
         if entry["task"] not in tasks:
             raise ConfigError(f"{where}.task: unknown task {entry['task']!r}; known: {sorted(tasks)}")
         if entry["adapter"] not in config["trainsets"]:
-            raise ConfigError(f"{where}.adapter: unknown trainset {entry['adapter']!r}; known: {sorted(config['trainsets'])}")
+            raise ConfigError(
+                f"{where}.adapter: unknown trainset {entry['adapter']!r}; known: {sorted(config['trainsets'])}"
+            )
     for task in tasks.values():
         for path in task.input_files:
             if not path.startswith("results/") and not (root / path).exists():

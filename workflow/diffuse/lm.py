@@ -66,7 +66,9 @@ def target_logprobs(model, state: PromptState, targets: list[list[int]]) -> torc
             inputs[i, :n] = torch.tensor(t[:-1], device=device)
             labels[i, :n] = torch.tensor(t[1:], device=device)
             mask[i, :n] = True
-    attention = torch.cat([torch.ones(rows, state.length, dtype=torch.long, device=device), mask.long()], dim=1)
+    attention = torch.cat(
+        [torch.ones(rows, state.length, dtype=torch.long, device=device), mask.long()], dim=1
+    )
     positions = (state.length + torch.arange(width, device=device)).expand(rows, -1)
     out = model(
         input_ids=inputs,
@@ -93,7 +95,9 @@ def chunked(seq, size: int):
 
 
 @torch.no_grad()
-def exact_logprobs(model, prompt_ids: list[int], targets: list[list[int]], chunk_size: int = 64) -> torch.Tensor:
+def exact_logprobs(
+    model, prompt_ids: list[int], targets: list[list[int]], chunk_size: int = 64
+) -> torch.Tensor:
     """log p(y|x) for every y in the target set, in chunks, with one prompt encoding."""
     state = encode_prompt(model, prompt_ids)
     parts = [target_logprobs(model, state, chunk) for _, chunk in chunked(targets, chunk_size)]
@@ -111,24 +115,30 @@ def sample_continuations(
     temperature: float = 1.0,
     batch_size: int = 250,
     progress=None,
-) -> list[list[int]]:
+) -> tuple[list[list[int]], list[float]]:
     """Unbiased ancestral sampling (no top-k, no top-p) of `n` continuations sharing one prompt encoding.
 
-    Rows stop at a stop token (kept in the output) or after `max_new_tokens`. The same seed, n and
-    batch_size give the same samples.
+    Rows stop at a stop token (kept in the output) or after `max_new_tokens`. Returns the token sequences
+    and each one's log-probability under the sampling distribution. The same seed, n and batch_size give
+    the same samples.
     """
     generator = torch.Generator().manual_seed(int(seed))
     state = encode_prompt(model, prompt_ids)
     stop = torch.tensor(sorted(set(stop_ids)))
     results: list[list[int]] = []
+    logprobs: list[float] = []
     for _, rows in chunked(range(n), batch_size):
         m = len(rows)
         cache = expand_cache(model, state, m)
         logits = state.last_logits.float().expand(m, -1)
         generated = [[] for _ in range(m)]
+        row_logprob = torch.zeros(m, dtype=torch.float64)
         active = torch.arange(m)
         for _step in range(max_new_tokens):
             tokens = draw_tokens(logits, temperature, generator)
+            scaled = logits.float().cpu() / temperature
+            token_logp = scaled.gather(1, tokens.unsqueeze(1)).squeeze(1) - torch.logsumexp(scaled, dim=-1)
+            row_logprob[active] += token_logp.double()
             for row, token in zip(active.tolist(), tokens.tolist(), strict=True):
                 generated[row].append(token)
             keep = ~torch.isin(tokens, stop)
@@ -137,9 +147,12 @@ def sample_continuations(
             if not keep.all():
                 cache.batch_select_indices(keep.nonzero().squeeze(1).to(logits.device))
                 active, tokens = active[keep], tokens[keep]
-            out = model(input_ids=tokens.unsqueeze(1).to(logits.device), past_key_values=cache, use_cache=True)
+            out = model(
+                input_ids=tokens.unsqueeze(1).to(logits.device), past_key_values=cache, use_cache=True
+            )
             logits = out.logits[:, -1]
         results.extend(generated)
+        logprobs.extend(row_logprob.tolist())
         if progress is not None:
             progress.update(m)
-    return results
+    return results, logprobs

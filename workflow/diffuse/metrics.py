@@ -52,7 +52,9 @@ def restricted(p: Mapping[str, float], support: Iterable[str]) -> dict[str, floa
     return {k: v / total for k, v in kept.items()} if total else {}
 
 
-def sample_metrics(answers: list[str | None], valid_values: set[str] | None, natural: Mapping[str, float] | None):
+def sample_metrics(
+    answers: list[str | None], valid_values: set[str] | None, natural: Mapping[str, float] | None
+):
     """Metrics of N sampled answers (already parsed and put in match form)."""
     n = len(answers)
     parsed = [a for a in answers if a is not None]
@@ -72,7 +74,9 @@ def sample_metrics(answers: list[str | None], valid_values: set[str] | None, nat
         # KL of the model's parsed answers from the natural distribution, over answers the natural
         # distribution knows (the share it does not know is reported beside it).
         in_support = restricted(empirical, natural.keys())
-        row["natural_support_rate"] = sum(v for k, v in empirical.items() if k in natural) if empirical else 0.0
+        row["natural_support_rate"] = (
+            sum(v for k, v in empirical.items() if k in natural) if empirical else 0.0
+        )
         row["kl_to_natural"] = kl_divergence(in_support, natural) if in_support else float("nan")
     return row
 

@@ -60,7 +60,9 @@ def materialise_model(source: str, out_dir: str | os.PathLike, dtype: str = "flo
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
     if tokenizer.chat_template is None:
-        raise ValueError(f"model {source!r} has no chat template; diffuse needs an instruction-tuned chat model")
+        raise ValueError(
+            f"model {source!r} has no chat template; diffuse needs an instruction-tuned chat model"
+        )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)

@@ -23,8 +23,7 @@ def normalise(answer: str) -> str:
     """NFC, collapsed whitespace, stripped of surrounding quotes and a trailing full stop."""
     answer = unicodedata.normalize("NFC", answer)
     answer = " ".join(answer.split())
-    answer = answer.strip("\"'`")
-    answer = answer.rstrip(".")
+    answer = answer.rstrip(".").strip("\"'`").rstrip(".")
     return answer.strip()
 
 

@@ -14,7 +14,7 @@ import pandas as pd  # noqa: E402
 COLORS = {"base": "#7f7f7f", "tuned": "#d62728", "natural": "#1f77b4", "target": "#1f77b4"}
 TABLE1_COLUMNS = [
     "model", "task", "label", "condition", "adapter", "n_samples", "coverage", "entropy", "parse_rate",
-    "valid_rate", "natural_support_rate", "kl_to_natural", "exact_valid_mass", "exact_entropy_valid",
+    "valid_rate", "coverage_valid", "entropy_valid", "natural_support_rate", "kl_to_natural", "exact_valid_mass", "exact_entropy_valid",
     "exact_kl_valid", "max_entropy",
 ]  # fmt: skip
 
@@ -43,67 +43,108 @@ def _sorted_distribution(values: pd.Series) -> pd.Series:
     return values.value_counts(normalize=True).sort_values(ascending=False)
 
 
-def _bar_or_line(ax, probs: np.ndarray, label: str, color: str, offset: float, width: float, few: bool):
-    x = np.arange(1, len(probs) + 1)
-    if few:
-        ax.bar(x + offset, probs, width=width, color=color, label=label)
-    else:
-        ax.plot(x, probs, drawstyle="steps-mid", color=color, label=label, linewidth=1.6)
+def _short(text: str, width: int = 12) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _grouped_bars(ax, distributions: dict[str, pd.Series], order: list[str], colors: dict[str, str], labels):
+    """Bars per named outcome (x ticks are the outcomes), one colour per series."""
+    x = np.arange(len(order))
+    width = 0.8 / len(distributions)
+    for k, (name, dist) in enumerate(distributions.items()):
+        offset = (k - (len(distributions) - 1) / 2) * width
+        ax.bar(
+            x + offset,
+            dist.reindex(order).fillna(0).to_numpy(),
+            width=width,
+            color=colors[name],
+            label=labels[name],
+        )
+    ax.set_xticks(x, [_short(v) for v in order], rotation=45, ha="right", fontsize=8)
+
+
+def _ranked_lines(ax, distributions: dict[str, pd.Series], limit: int, colors: dict[str, str], labels):
+    """Each series sorted by its own probability (the paper's Figure 1), log scale."""
+    for name, dist in distributions.items():
+        probs = dist.sort_values(ascending=False).to_numpy()[:limit]
+        ax.plot(
+            np.arange(1, len(probs) + 1),
+            probs,
+            drawstyle="steps-mid",
+            color=colors[name],
+            label=labels[name],
+            lw=1.6,
+        )
+    ax.set_yscale("log")
+
+
+def _top(dist: pd.Series, k: int = 3) -> str:
+    return ", ".join(_short(str(v), 10) for v in dist.sort_values(ascending=False).index[:k])
 
 
 def figure1(panels: list[dict], out_png: str | Path, out_pdf: str | Path, model: str) -> None:
-    """Output distributions sorted by probability, base vs tuned (vs natural/target), per task.
+    """Output distributions, base vs tuned (vs natural/target), per task.
 
     Each panel dict: label, samples (base, tuned DataFrames), exact (base, tuned DataFrames), natural
     (Series of natural probabilities or None). Top row: the empirical distribution of parsed answers in N
-    samples (the paper's figure); bottom row: exact p(y|x) over the target set, renormalised to it.
+    samples (the paper's figure); bottom row: exact p(y|x) over the target set, renormalised to it. Small
+    target sets show each outcome by name, ordered by the untuned model's probability; large ones show each
+    distribution sorted by probability on a log scale, with its most frequent outcomes in the legend.
     """
-    fig, axes = plt.subplots(2, len(panels), figsize=(5.2 * len(panels), 7.2), squeeze=False)
+    fig, axes = plt.subplots(2, len(panels), figsize=(5.6 * len(panels), 8.0), squeeze=False)
     for col, panel in enumerate(panels):
         top, bottom = axes[0, col], axes[1, col]
         n_targets = len(panel["exact"]["base"])
         few = n_targets <= 20
-        sampled = {}
+        n = len(panel["samples"]["base"])
+
+        sampled, labels = {}, {}
         for condition in ("base", "tuned"):
             samples = panel["samples"][condition]
             answers = samples["answer"].dropna()
-            sampled[condition] = (_sorted_distribution(answers), len(answers) / max(len(samples), 1))
-        series = [("base", sampled["base"][0]), ("tuned", sampled["tuned"][0])]
+            sampled[condition] = _sorted_distribution(answers)
+            labels[condition] = (
+                f"{condition}: parsed {len(answers) / max(len(samples), 1):.1%}, coverage {len(sampled[condition])}"
+            )
+            if not few:
+                labels[condition] += f"\n  top: {_top(sampled[condition])}"
         if panel.get("natural") is not None:
-            series.append(("natural", panel["natural"].sort_values(ascending=False)))
-        limit = 20 if few else 100
-        width = 0.8 / len(series)
-        for k, (name, dist) in enumerate(series):
-            probs = dist.to_numpy()[:limit]
-            if name in sampled:
-                label = f"{name} (parsed {sampled[name][1]:.1%}, coverage {len(dist)})"
-            else:
-                label = "natural (SSA)"
-            _bar_or_line(top, probs, label, COLORS[name], (k - (len(series) - 1) / 2) * width, width, few)
-        top.set_title(f"{panel['label']}: sampled (N={len(panel['samples']['base'])}, parsed answers)")
-        top.set_ylabel("probability")
-        top.set_xlabel(f"outputs sorted by probability (top {limit})")
-        if not few:
-            top.set_yscale("log")
-        top.legend(fontsize=8)
+            sampled["natural"] = panel["natural"]
+            labels["natural"] = f"natural (SSA)\n  top: {_top(panel['natural'])}"
+        if few:
+            # The untuned model's five favourites (valid or not), then every target value.
+            targets = list(panel["exact"]["base"]["value"])
+            order = list(
+                dict.fromkeys(
+                    [*sampled["base"].index[:5], *sampled["tuned"].index.intersection(targets), *targets]
+                )
+            )
+            _grouped_bars(top, sampled, order, COLORS, labels)
+            top.set_xlabel("parsed answer: the untuned model's top 5, then every target")
+        else:
+            _ranked_lines(top, sampled, 100, COLORS, labels)
+            top.set_xlabel("outputs sorted by probability (top 100)")
+        top.set_title(f"{panel['label']}\nsampled: N={n} per condition, parsed answers")
+        top.set_ylabel("probability among parsed answers")
+        top.legend(fontsize=7.5)
 
-        exact_series = [("target", panel["exact"]["base"]["weight"].to_numpy())]
-        masses = {}
+        base_exact = panel["exact"]["base"].set_index("value")
+        exact = {"target": base_exact["weight"]}
+        exact_labels = {"target": "target p*"}
         for condition in ("base", "tuned"):
-            table = panel["exact"][condition]
-            exact_series.append((condition, table["prob_valid"].to_numpy()))
-            masses[condition] = table["prob"].sum()
-        width = 0.8 / len(exact_series)
-        for k, (name, probs) in enumerate(exact_series):
-            probs = np.sort(probs)[::-1]
-            label = "target p*" if name == "target" else f"{name} (valid mass {masses[name]:.2g})"
-            _bar_or_line(bottom, probs, label, COLORS[name], (k - 1) * width, width, few)
-        bottom.set_title(f"{panel['label']}: exact p(y|x) over the {n_targets} targets, renormalised")
+            table = panel["exact"][condition].set_index("value")
+            exact[condition] = table["prob_valid"]
+            exact_labels[condition] = f"{condition}: valid mass {table['prob'].sum():.2g}"
+        if few:
+            order = list(base_exact["prob_valid"].sort_values(ascending=False).index)
+            _grouped_bars(bottom, exact, order, COLORS, exact_labels)
+            bottom.set_xlabel("target (most probable under the untuned model first)")
+        else:
+            _ranked_lines(bottom, exact, n_targets, COLORS, exact_labels)
+            bottom.set_xlabel("targets sorted by probability")
+        bottom.set_title(f"{panel['label']}\nexact p(y|x) over the {n_targets} targets, renormalised")
         bottom.set_ylabel("probability")
-        bottom.set_xlabel("targets sorted by probability")
-        if not few:
-            bottom.set_yscale("log")
-        bottom.legend(fontsize=8)
+        bottom.legend(fontsize=7.5)
     fig.suptitle(f"Figure 1 ({model}): output distributions, untuned vs tuned", fontsize=13)
     fig.tight_layout()
     fig.savefig(out_png, dpi=130)
@@ -116,8 +157,17 @@ def training_curves(logs: dict[str, pd.DataFrame], out_png: str | Path, model: s
     fig, (loss_ax, mass_ax) = plt.subplots(1, 2, figsize=(11, 4))
     for name, log in logs.items():
         line = loss_ax.plot(log["step"], log["loss"], marker="o", markersize=3, label=f"{name} loss")[0]
-        loss_ax.axhline(log["entropy_bound"].iloc[0], color=line.get_color(), linestyle=":", label=f"{name} H(p*)")
-        mass_ax.plot(log["step"], log["valid_mass"], marker="o", markersize=3, color=line.get_color(), label=name)
+        loss_ax.axhline(
+            log["entropy_bound"].iloc[0], color=line.get_color(), linestyle=":", label=f"{name} H(p*)"
+        )
+        threshold = log["early_stop_threshold"].iloc[0]
+        if np.isfinite(threshold):
+            loss_ax.axhline(
+                threshold, color=line.get_color(), linestyle="--", lw=0.8, label=f"{name} early stop"
+            )
+        mass_ax.plot(
+            log["step"], log["valid_mass"], marker="o", markersize=3, color=line.get_color(), label=name
+        )
     loss_ax.set_xlabel("step")
     loss_ax.set_ylabel("Eq. 5 loss (nats)")
     loss_ax.set_yscale("log")

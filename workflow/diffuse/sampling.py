@@ -25,7 +25,8 @@ class SamplingSettings:
     dtype: str = "float32"
 
 
-def hf_backend(model_dir, adapter_dir, prompt_ids, stop_ids, settings: SamplingSettings) -> list[list[int]]:
+def hf_backend(model_dir, adapter_dir, prompt_ids, stop_ids, settings: SamplingSettings):
+    """Token sequences and their log-probabilities, sampled with the shared prompt cache."""
     from tqdm.auto import tqdm
 
     from .lm import sample_continuations
@@ -55,13 +56,17 @@ def parse_samples(task: Task, texts: list[str]) -> list[str | None]:
     return [parser(task.response_prefix + text) for text in texts]
 
 
-def sample_task(backend: str, model_dir, adapter_dir, task: Task, encoded: EncodedTask, settings: SamplingSettings):
+def sample_task(
+    backend: str, model_dir, adapter_dir, task: Task, encoded: EncodedTask, settings: SamplingSettings
+):
     """N generations for one task: a tidy table of raw text, parsed answer and whether the row stopped."""
     from .models import load_tokenizer
 
     if backend not in BACKENDS:
         raise ValueError(f"unknown sampling backend {backend!r}; known: {sorted(BACKENDS)}")
-    sequences = BACKENDS[backend](model_dir, adapter_dir, encoded.prompt_ids, encoded.stop_ids, settings)
+    sequences, logprobs = BACKENDS[backend](
+        model_dir, adapter_dir, encoded.prompt_ids, encoded.stop_ids, settings
+    )
     tokenizer = load_tokenizer(model_dir)
     stops = set(encoded.stop_ids)
     texts = [tokenizer.decode(seq, skip_special_tokens=True) for seq in sequences]
@@ -72,6 +77,7 @@ def sample_task(backend: str, model_dir, adapter_dir, task: Task, encoded: Encod
             "row": range(len(sequences)),
             "text": texts,
             "n_tokens": [len(s) for s in sequences],
+            "logprob": logprobs,
             "stopped": [bool(s) and s[-1] in stops for s in sequences],
             "answer": answers,
             "valid": [a is not None and match_key(a, task.match) in valid for a in answers],

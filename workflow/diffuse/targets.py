@@ -130,9 +130,13 @@ def encode_task(tokenizer, task: Task, values: list[str] | None = None, weights=
     pair = find_prefix_pair([tuple(i) for i in ids])
     if pair:
         a, b = tokenizer.decode(list(pair[0])), tokenizer.decode(list(pair[1]))
-        raise TaskError(f"{task.source}: task {task.id!r}: targets are not prefix-free as tokens ({a!r} / {b!r})")
+        raise TaskError(
+            f"{task.source}: task {task.id!r}: targets are not prefix-free as tokens ({a!r} / {b!r})"
+        )
     targets = [
         EncodedTarget(value=v, text=t, weight=float(w), ids=i)
         for v, t, w, i in zip(values, texts, weights, ids, strict=True)
     ]
-    return EncodedTask(task.id, rendered, prompt_ids, stop_token_ids(tokenizer, ids, task.end_of_turn), targets)
+    return EncodedTask(
+        task.id, rendered, prompt_ids, stop_token_ids(tokenizer, ids, task.end_of_turn), targets
+    )

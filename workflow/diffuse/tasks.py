@@ -8,6 +8,7 @@ ships in data/. See config/README.md for every key.
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,7 +136,9 @@ def target_values(task: Task) -> tuple[list[str], list[float]]:
     if weights is None:
         weights = [1.0] * len(values)
     if len(weights) != len(values):
-        raise TaskError(f"{task.source}: task {task.id!r} has {len(values)} targets but {len(weights)} weights")
+        raise TaskError(
+            f"{task.source}: task {task.id!r} has {len(values)} targets but {len(weights)} weights"
+        )
     if any(w < 0 for w in weights) or sum(weights) <= 0:
         raise TaskError(f"{task.source}: task {task.id!r} has negative or all-zero weights")
     total = sum(weights)
@@ -166,8 +169,8 @@ def check_text_targets(task: Task, texts: list[str]) -> None:
 
 def find_prefix_pair(sequences):
     """A pair (a, b) where a is a proper prefix of b, or None. Works on strings and token lists."""
-    ordered = sorted(sequences, key=lambda s: (list(s) if not isinstance(s, str) else s))
-    for a, b in zip(ordered, ordered[1:]):
+    ordered = sorted(sequences, key=lambda s: list(s) if not isinstance(s, str) else s)
+    for a, b in itertools.pairwise(ordered):
         if len(a) < len(b) and b[: len(a)] == a:
             return a, b
     return None

@@ -63,7 +63,9 @@ def loss_bound(tasks: list[EncodedTask]) -> float:
     return float(np.mean([entropy(t.weights) for t in tasks]))
 
 
-def train_step(model, tasks: list[EncodedTask], batch: list[tuple[int, int]], settings: TrainSettings, scale: float):
+def train_step(
+    model, tasks: list[EncodedTask], batch: list[tuple[int, int]], settings: TrainSettings, scale: float
+):
     """Accumulate the gradient of the (estimated) mean Eq. 5 loss; return (loss, mean valid mass)."""
     by_task: dict[int, list[int]] = {}
     for t, j in batch:
@@ -80,13 +82,15 @@ def train_step(model, tasks: list[EncodedTask], batch: list[tuple[int, int]], se
             loss = diffuse_loss(logp, weights) * scale
             # The prompt's graph is shared by all chunks: keep it until the last one.
             loss.backward(retain_graph=k < len(chunks) - 1)
-            total_loss += float(loss)
+            total_loss += float(loss.detach())
             mass += float(logp.detach().exp().sum())
         masses.append(mass)
     return total_loss, float(np.mean(masses))
 
 
-def train_adapter(model, tasks: list[EncodedTask], out_dir: str | Path, log_path: str | Path, settings: TrainSettings):
+def train_adapter(
+    model, tasks: list[EncodedTask], out_dir: str | Path, log_path: str | Path, settings: TrainSettings
+):
     """Train a LoRA adapter on `tasks` and save it (peft format) to out_dir; write a per-step CSV log."""
     from peft import LoraConfig, get_peft_model
     from tqdm.auto import tqdm
@@ -106,7 +110,9 @@ def train_adapter(model, tasks: list[EncodedTask], out_dir: str | Path, log_path
     schedule = MinibatchSchedule([len(t.targets) for t in tasks], settings.batch_size, settings.seed)
     n_pairs, n_tasks = len(schedule.pairs), len(tasks)
     bound = loss_bound(tasks)
-    threshold = bound * (1 + settings.early_stop_gamma) if settings.early_stop_gamma is not None else -math.inf
+    threshold = (
+        bound * (1 + settings.early_stop_gamma) if settings.early_stop_gamma is not None else -math.inf
+    )
     rows = []
     bar = tqdm(range(1, settings.max_steps + 1), desc="train", unit="step", mininterval=1.0)
     for step in bar:

@@ -19,3 +19,13 @@ def task_inputs(wildcards):
 def trainset_targets(wildcards):
     tasks = config["trainsets"][wildcards.trainset]["tasks"]
     return [f"results/targets/{wildcards.model}/{task}.json" for task in tasks]
+
+
+def simple_task_files(kind):
+    """Per-model, per-task files of the section-4 experiments, for base and the task's own adapter."""
+    return [
+        f"results/{kind}/{model}/{adapter}/{entry['task']}.{'json' if kind == 'metrics' else 'parquet'}"
+        for model in MODELS
+        for entry in SIMPLE_TASKS
+        for adapter in (BASE, entry["adapter"])
+    ]

@@ -3,11 +3,15 @@ rule ssa_names:
     output:
         natural="results/data/ssa/natural.csv",
         sample="results/data/ssa/sample.csv",
+    log:
+        "results/logs/ssa_names.log",
     params:
         year=config["ssa"]["year"],
         size=config["ssa"]["sample_size"],
         seed=config["ssa"]["seed"],
     resources:
         mem_mb=4000,
+    conda:
+        "../../envs/diffuse.yaml"
     script:
         "../scripts/ssa_names.py"

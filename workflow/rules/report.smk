@@ -1,13 +1,3 @@
-def simple_task_files(kind):
-    """Per-model, per-task files of the section-4 experiments, for base and the task's own adapter."""
-    return [
-        f"results/{kind}/{model}/{adapter}/{entry['task']}.{'json' if kind == 'metrics' else 'parquet'}"
-        for model in MODELS
-        for entry in SIMPLE_TASKS
-        for adapter in (BASE, entry["adapter"])
-    ]
-
-
 rule table1:
     """Table 1: coverage-N and entropy per model x task x {base, tuned}, parse rate beside them."""
     input:
@@ -15,10 +5,14 @@ rule table1:
     output:
         csv="results/tables/table1.csv",
         md="results/tables/table1.md",
+    log:
+        "results/logs/table1.log",
     params:
         experiments=SIMPLE_TASKS,
         models=MODELS,
     localrule: True
+    conda:
+        "../../envs/diffuse.yaml"
     script:
         "../scripts/table1.py"
 
@@ -32,11 +26,15 @@ rule figure1:
     output:
         png="results/figures/figure1.png",
         pdf="results/figures/figure1.pdf",
+    log:
+        "results/logs/figure1.log",
     params:
         experiments=SIMPLE_TASKS,
         models=MODELS,
         tasks={entry["task"]: TASKS[entry["task"]] for entry in SIMPLE_TASKS},
     localrule: True
+    conda:
+        "../../envs/diffuse.yaml"
     script:
         "../scripts/figure1.py"
 
@@ -47,8 +45,12 @@ rule training_curves:
         lambda wc: [f"results/adapters/{wc.model}/{name}" for name in config["trainsets"]],
     output:
         "results/figures/training_{model}.png",
+    log:
+        "results/logs/training_curves/{model}.log",
     params:
         trainsets=list(config["trainsets"]),
     localrule: True
+    conda:
+        "../../envs/diffuse.yaml"
     script:
         "../scripts/training_curves.py"

@@ -5,6 +5,8 @@ rule train_adapter:
         targets=trainset_targets,
     output:
         directory("results/adapters/{model}/{trainset}"),
+    log:
+        "results/logs/train_adapter/{model}/{trainset}.log",
     params:
         settings=lambda wc: train_settings(config, wc.trainset),
         dtype=lambda wc: config["models"][wc.model].get("train_dtype", "float32"),
@@ -12,5 +14,7 @@ rule train_adapter:
     resources:
         mem_mb=8000,
         runtime=240,
+    conda:
+        "../../envs/diffuse.yaml"
     script:
         "../scripts/train_adapter.py"

@@ -1,3 +1,6 @@
 from diffuse.models import materialise_model
+from diffuse.runlog import start_job
 
-materialise_model(snakemake.params.source, snakemake.output[0])  # noqa: F821
+start_job(snakemake)
+
+materialise_model(snakemake.params.source, snakemake.output[0])

@@ -1,0 +1,36 @@
+# Two entry points (README): `make reproduce` and `make test`. Both set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CORES ?= all
+
+.PHONY: setup reproduce smoke test lint clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/activate envs/requirements.txt envs/requirements-nodeps.txt envs/requirements-dev.txt pyproject.toml
+	$(BIN)/pip install --quiet -r envs/requirements.txt -r envs/requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -r envs/requirements-nodeps.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/python -c "import torch; assert '+cpu' in torch.__version__ or torch.version.cuda is None, torch.__version__"
+	touch $@
+
+setup: $(VENV)/.installed
+
+reproduce: setup  ## the full embedded reproduction (config/config.yaml)
+	$(BIN)/snakemake --cores $(CORES)
+
+smoke: setup  ## the whole DAG at a tiny scale, in a few minutes
+	$(BIN)/snakemake --cores $(CORES) --configfile config/smoke.yaml
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakemake --lint
+
+test: lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf results .snakemake

@@ -1,0 +1,64 @@
+"""Shared fixtures: the real embedded model, materialised once per test session (about 20 s)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EMBEDDED = "embedded:smollm2-135m-instruct"
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory) -> Path:
+    from diffuse.models import materialise_model, set_threads
+
+    set_threads(os.cpu_count() or 1)
+    out = tmp_path_factory.mktemp("model") / "smollm2-135m"
+    materialise_model(EMBEDDED, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tokenizer(model_dir):
+    from diffuse.models import load_tokenizer
+
+    return load_tokenizer(model_dir)
+
+
+@pytest.fixture(scope="session")
+def model(model_dir):
+    from diffuse.models import load_model
+
+    return load_model(model_dir)
+
+
+def copy_repo(dest: Path) -> Path:
+    """The working tree as a fresh clone would have it (tracked and new, not ignored, files)."""
+    import shutil
+    import subprocess
+
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO, check=True, capture_output=True, text=True,
+    ).stdout.split("\0")  # fmt: skip
+    for name in filter(None, listed):
+        source = REPO / name
+        if source.is_file():
+            target = dest / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return dest
+
+
+def run_snakemake(workdir: Path, *args: str, timeout: int = 900):
+    """Snakemake from this interpreter's environment, in `workdir`; returns the CompletedProcess."""
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=workdir, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip

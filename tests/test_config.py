@@ -1,0 +1,115 @@
+"""Bad configurations fail before any compute, with a message naming the key or the file."""
+
+import copy
+import textwrap
+
+import pytest
+import yaml
+from conftest import REPO, copy_repo, run_snakemake
+
+from diffuse.config import ConfigError, check_config, train_settings
+
+
+@pytest.fixture
+def config():
+    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def test_shipped_config_is_consistent(config):
+    tasks = check_config(config, REPO)
+    assert {e["task"] for e in config["experiments"]["simple_tasks"]} <= set(tasks)
+    assert train_settings(config, "rng").early_stop_gamma is None
+    assert train_settings(config, "babynames").early_stop_gamma == 0.2
+
+
+def test_unknown_task_in_trainset(config):
+    bad = copy.deepcopy(config)
+    bad["trainsets"]["rng"]["tasks"] = ["numbers/rgn"]
+    with pytest.raises(ConfigError, match=r"trainsets\.rng\.tasks: unknown task 'numbers/rgn'"):
+        check_config(bad, REPO)
+
+
+def test_unknown_embedded_model(config):
+    bad = copy.deepcopy(config)
+    bad["models"]["tiny"] = {"source": "embedded:gpt-7"}
+    with pytest.raises(ConfigError, match=r"models\.tiny\.source: unknown embedded model 'embedded:gpt-7'"):
+        check_config(bad, REPO)
+
+
+def test_unknown_adapter_in_experiment(config):
+    bad = copy.deepcopy(config)
+    bad["experiments"]["simple_tasks"][0]["adapter"] = "nope"
+    with pytest.raises(
+        ConfigError, match=r"experiments\.simple_tasks\[0\]\.adapter: unknown trainset 'nope'"
+    ):
+        check_config(bad, REPO)
+
+
+def test_reserved_trainset_name(config):
+    bad = copy.deepcopy(config)
+    bad["trainsets"]["base"] = {"tasks": ["numbers/rng"]}
+    with pytest.raises(ConfigError, match=r"trainsets\.base: 'base' is reserved"):
+        check_config(bad, REPO)
+
+
+def test_missing_data_file_names_the_task_file(config, tmp_path):
+    for shipped in (REPO / "config" / "tasks").glob("*.yaml"):
+        (tmp_path / shipped.name).write_text(shipped.read_text())
+    (tmp_path / "fruits.yaml").write_text(
+        textwrap.dedent(
+            """\
+            category: fruits
+            tasks:
+              any:
+                prompt: "A fruit, in braces."
+                targets: {file: data/fruits/missing.csv}
+            """
+        )
+    )
+    bad = copy.deepcopy(config)
+    bad["tasks_dir"] = str(tmp_path)
+    with pytest.raises(ConfigError, match=r"fruits\.yaml: task 'fruits/any' reads data/fruits/missing\.csv"):
+        check_config(bad, REPO)
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    return copy_repo(tmp_path_factory.mktemp("repo"))
+
+
+def dry_run(tree, overlay: dict, name: str):
+    path = tree / "config" / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(overlay))
+    result = run_snakemake(tree, "-n", "--cores", "1", "--configfile", f"config/{name}.yaml", timeout=120)
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_snakemake_rejects_a_misspelt_key(tree):
+    code, output = dry_run(tree, {"sampling": {"backend": "hf", "n": 10, "temprature": 1.0}}, "typo")
+    assert code != 0
+    assert "'temprature' was unexpected" in output and "['sampling']" in output
+    assert "Building DAG" not in output
+
+
+def test_snakemake_rejects_an_unknown_backend(tree):
+    overlay = {"sampling": {"backend": "tgi", "n": 10, "temperature": 1, "max_new_tokens": 4, "seed": 0}}
+    code, output = dry_run(tree, overlay, "backend")
+    assert code != 0 and "'tgi' is not one of" in output
+
+
+def test_snakemake_rejects_a_task_file_that_is_not_prefix_free(tree):
+    tasks = tree / "config" / "tasks_bad"
+    tasks.mkdir()
+    (tasks / "numbers.yaml").write_text(
+        "category: numbers\ntasks:\n  raw:\n    prompt: 'A number'\n    targets: {values: [1, 12]}\n"
+        "    target_format: '{value}'\n    end_of_turn: false\n"
+    )
+    code, output = dry_run(tree, {"tasks_dir": "config/tasks_bad"}, "prefix")
+    assert code != 0
+    assert "tasks_bad/numbers.yaml: task 'numbers/raw' targets are not prefix-free" in output
+
+
+def test_snakemake_dry_run_of_the_default_config(tree):
+    result = run_snakemake(tree, "-n", "--cores", "2", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "train_adapter" in result.stdout and "figure1" in result.stdout

@@ -1,0 +1,116 @@
+"""Eq. 5 and the training loop, against hand computations and a naive (no shared cache) forward."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from diffuse.lm import exact_logprobs
+from diffuse.targets import EncodedTarget, EncodedTask
+from diffuse.train import (
+    MinibatchSchedule,
+    TrainSettings,
+    diffuse_loss,
+    loss_bound,
+    train_adapter,
+    train_step,
+)
+
+
+def test_eq5_hand_computation():
+    # Two targets of two tokens each: log p(y) is the sum of its token log-probabilities.
+    token_probs = torch.tensor([[0.5, 0.4], [0.2, 0.9]])
+    logprobs = token_probs.log().sum(dim=1)
+    weights = torch.tensor([0.75, 0.25])
+    expected = -(0.75 * math.log(0.5 * 0.4) + 0.25 * math.log(0.2 * 0.9))
+    assert float(diffuse_loss(logprobs, weights)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_eq5_minimum_is_target_entropy():
+    weights = torch.tensor([0.5, 0.3, 0.2])
+    at_target = diffuse_loss(weights.log(), weights)
+    elsewhere = diffuse_loss(torch.tensor([0.4, 0.4, 0.2]).log(), weights)
+    entropy = -(weights * weights.log()).sum()
+    assert float(at_target) == pytest.approx(float(entropy))
+    assert float(elsewhere) > float(at_target)
+
+
+def test_eq5_gradient_hand_computation():
+    # d/dlogp_i of -sum_j w_j logp_j is -w_i.
+    logprobs = torch.tensor([-1.0, -2.0, -3.0], requires_grad=True)
+    weights = torch.tensor([0.2, 0.3, 0.5])
+    diffuse_loss(logprobs, weights).backward()
+    assert torch.allclose(logprobs.grad, -weights)
+
+
+def test_minibatch_schedule_full_and_epochs():
+    full = MinibatchSchedule([3, 2], batch_size=10, seed=0)
+    assert full.full_batch and full.next() == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1)]
+    schedule = MinibatchSchedule([3, 3], batch_size=4, seed=0)
+    first, second, third = schedule.next(), schedule.next(), schedule.next()
+    assert len(first) == len(second) == 4
+    # Three batches of four from epochs of six pairs: every pair is seen twice.
+    seen = first + second + third
+    assert sorted(set(seen)) == schedule.pairs and all(seen.count(p) == 2 for p in schedule.pairs)
+    again = MinibatchSchedule([3, 3], batch_size=4, seed=0)
+    assert again.next() == first
+
+
+def _toy_task(tokenizer, values, weights):
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Pick a colour."}], add_generation_prompt=True, tokenize=False
+    )
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    targets = [
+        EncodedTarget(v, v, w, tokenizer(v + "<|im_end|>", add_special_tokens=False)["input_ids"])
+        for v, w in zip(values, weights, strict=True)
+    ]
+    return EncodedTask("toy/colour", prompt, prompt_ids, [2], targets)
+
+
+def test_train_step_loss_equals_naive_eq5(model, tokenizer):
+    task = _toy_task(tokenizer, ["red", "green", "blue"], [0.5, 0.25, 0.25])
+    settings = TrainSettings(chunk_size=2)  # two chunks: exercises the shared graph across chunks
+    model.zero_grad(set_to_none=True)
+    loss, mass = train_step(model, [task], [(0, 0), (0, 1), (0, 2)], settings, scale=1.0)
+    # Naive: each full sequence through the model on its own, no cache sharing.
+    naive = []
+    for target in task.targets:
+        ids = torch.tensor([task.prompt_ids + target.ids])
+        with torch.no_grad():
+            logp = torch.log_softmax(model(ids).logits[0].float(), -1)
+        n = len(task.prompt_ids)
+        naive.append(sum(float(logp[n - 1 + k, tok]) for k, tok in enumerate(target.ids)))
+    expected = -sum(w * lp for w, lp in zip(task.weights, naive, strict=True))
+    assert loss == pytest.approx(expected, rel=1e-4)
+    assert mass == pytest.approx(sum(math.exp(lp) for lp in naive), rel=1e-4)
+    shared = exact_logprobs(model, task.prompt_ids, task.target_ids, chunk_size=2).numpy()
+    assert np.allclose(shared, naive, atol=1e-4)
+
+
+def test_training_moves_mass_onto_targets(model_dir, tokenizer, tmp_path):
+    from diffuse.models import load_model
+
+    task = _toy_task(tokenizer, ["red", "green", "blue"], [1 / 3] * 3)
+    settings = TrainSettings(
+        target_modules=["q_proj", "v_proj"], learning_rate=3e-3, max_steps=6, early_stop_gamma=None, seed=0
+    )
+    rows = train_adapter(load_model(model_dir), [task], tmp_path / "adapter", tmp_path / "log.csv", settings)
+    assert len(rows) == 6
+    assert rows[-1]["loss"] < rows[0]["loss"]
+    assert rows[-1]["valid_mass"] > rows[0]["valid_mass"]
+    assert rows[0]["entropy_bound"] == pytest.approx(math.log(3))
+    assert (tmp_path / "adapter" / "adapter_config.json").exists()
+    assert (tmp_path / "log.csv").read_text().startswith("step,loss,entropy_bound")
+
+
+def test_early_stop_at_the_entropy_bound(model_dir, tokenizer, tmp_path):
+    from diffuse.models import load_model
+
+    task = _toy_task(tokenizer, ["red", "green"], [0.5, 0.5])
+    # A huge gamma: the first loss is already within the bound, so training stops without an update.
+    settings = TrainSettings(target_modules=["q_proj"], max_steps=5, early_stop_gamma=1e6)
+    rows = train_adapter(load_model(model_dir), [task], tmp_path / "a", tmp_path / "log.csv", settings)
+    assert len(rows) == 1 and rows[0]["updated"] is False
+    assert loss_bound([task]) == pytest.approx(math.log(2))

@@ -1,0 +1,102 @@
+"""The whole DAG on the smoke configuration: the real embedded model, few steps, few samples.
+
+Runs in a copy of the repository as a fresh clone has it; then reruns everything after the model and
+checks the numbers are identical (determinism).
+"""
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO, copy_repo, run_snakemake
+
+pytestmark = pytest.mark.integration
+
+SMOKE = ("--cores", "2", "--configfile", "config/smoke.yaml")
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    tree = copy_repo(tmp_path_factory.mktemp("smoke"))
+    result = run_snakemake(tree, *SMOKE)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return tree
+
+
+def test_outputs_exist(smoke_run):
+    results = smoke_run / "results"
+    for name in [
+        "figures/figure1.png", "figures/figure1.pdf", "figures/training_smollm2-135m.png",
+        "tables/table1.csv", "tables/table1.md", "data/ssa/natural.csv", "data/ssa/sample.csv",
+        "adapters/smollm2-135m/rng/adapter_model.safetensors", "adapters/smollm2-135m/rng/train_log.csv",
+        "adapters/smollm2-135m/babynames/adapter_config.json", "models/smollm2-135m/config.json",
+        "logs/sample/smollm2-135m/base/numbers/rng.log",
+    ]:  # fmt: skip
+        assert (results / name).is_file(), name
+    assert (results / "figures" / "figure1.png").stat().st_size > 20_000
+
+
+def test_table1_is_sane(smoke_run):
+    table = pd.read_csv(smoke_run / "results" / "tables" / "table1.csv")
+    assert len(table) == 4
+    assert set(table["condition"]) == {"base", "tuned"} and set(table["label"]) == {"RNG", "BABYNAMES"}
+    assert (table["n_samples"] == 40).all()
+    for column in ("parse_rate", "valid_rate", "exact_valid_mass"):
+        assert table[column].between(0, 1).all(), column
+    assert (table["valid_rate"] <= table["parse_rate"]).all()
+    rng = table[table["label"] == "RNG"].set_index("condition")
+    # Three LoRA steps at lr 1e-3 already move probability mass onto the ten targets.
+    assert rng.loc["tuned", "exact_valid_mass"] > 3 * rng.loc["base", "exact_valid_mass"]
+    assert rng.loc["tuned", "exact_entropy_valid"] <= np.log(10) + 1e-9
+    assert rng.loc["tuned", "max_entropy"] == pytest.approx(np.log(10))
+
+
+def test_samples_are_tidy(smoke_run):
+    samples = pd.read_parquet(
+        smoke_run / "results" / "samples" / "smollm2-135m" / "rng" / "numbers" / "rng.parquet"
+    )
+    assert list(samples.columns) == ["row", "text", "n_tokens", "logprob", "stopped", "answer", "valid"]
+    assert len(samples) == 40 and samples["row"].tolist() == list(range(40))
+    assert (samples["n_tokens"] <= 12).all() and (samples["logprob"] <= 0).all()
+    parsed = samples["answer"].notna()
+    assert samples.loc[samples["valid"], "answer"].isin([str(i) for i in range(1, 11)]).all()
+    assert (samples["valid"] <= parsed).all()
+
+
+def test_training_log(smoke_run):
+    log = pd.read_csv(smoke_run / "results" / "adapters" / "smollm2-135m" / "rng" / "train_log.csv")
+    assert log["step"].tolist() == [1, 2, 3]
+    assert log["entropy_bound"].iloc[0] == pytest.approx(np.log(10))
+    assert log["loss"].iloc[-1] < log["loss"].iloc[0]
+
+
+def test_same_config_gives_the_same_numbers(smoke_run):
+    results = smoke_run / "results"
+    before = {
+        "table": pd.read_csv(results / "tables" / "table1.csv"),
+        "samples": pd.read_parquet(
+            results / "samples" / "smollm2-135m" / "babynames" / "babynames" / "random-name.parquet"
+        ),
+        "exact": pd.read_parquet(results / "exact" / "smollm2-135m" / "rng" / "numbers" / "rng.parquet"),
+    }
+    for folder in ("adapters", "samples", "exact", "metrics", "tables", "data", "targets"):
+        shutil.rmtree(results / folder)
+    result = run_snakemake(smoke_run, *SMOKE)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    pd.testing.assert_frame_equal(before["table"], pd.read_csv(results / "tables" / "table1.csv"))
+    pd.testing.assert_frame_equal(
+        before["samples"],
+        pd.read_parquet(
+            results / "samples" / "smollm2-135m" / "babynames" / "babynames" / "random-name.parquet"
+        ),
+    )
+    pd.testing.assert_frame_equal(
+        before["exact"],
+        pd.read_parquet(results / "exact" / "smollm2-135m" / "rng" / "numbers" / "rng.parquet"),
+    )
+
+
+def test_lint_is_clean():
+    result = run_snakemake(REPO, "--lint", timeout=120)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]

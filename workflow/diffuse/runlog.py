@@ -1,0 +1,40 @@
+"""Job set-up shared by the rule scripts: log file beside the terminal, threads Snakemake granted."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+
+class Tee:
+    """A text stream that writes to several streams (the terminal and the rule's log file)."""
+
+    def __init__(self, *streams):
+        self.streams = streams
+
+    def write(self, text: str) -> int:
+        for stream in self.streams:
+            stream.write(text)
+            stream.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self.streams:
+            stream.flush()
+
+    def isatty(self) -> bool:
+        return self.streams[0].isatty()
+
+
+def start_job(snakemake) -> None:
+    """Copy stderr (progress bars, warnings, tracebacks) into the rule's log and pin torch's thread count."""
+    if snakemake.log:
+        path = Path(snakemake.log[0])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sys.stderr = Tee(sys.__stderr__, open(path, "w", buffering=1))  # noqa: SIM115 - lives for the job
+    threads = str(max(1, int(snakemake.threads)))
+    # Read by torch when it is first imported; oversubscribed cores made steps 5-20x slower.
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = threads
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(int(threads))
