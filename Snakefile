@@ -10,12 +10,21 @@ configfile: "config/config.yaml"
 
 validate(config, "workflow/schemas/config.schema.yaml")
 
-from diffuse.config import BASE, adapters_for, check_config, train_settings  # noqa: E402
+from diffuse.config import (  # noqa: E402
+    BASE,
+    category_tasks,
+    check_config,
+    leave_one_out_evaluated,
+    models_to_run,
+    sampling_settings,
+    train_settings,
+)
 
 # Fails with a message naming the key or task file before any job runs.
 TASKS = check_config(config, workflow.basedir)
-MODELS = list(config["models"])
+MODELS = models_to_run(config)
 SIMPLE_TASKS = config["experiments"]["simple_tasks"]
+LEAVE_ONE_OUT = config["experiments"].get("leave_one_out")
 
 
 wildcard_constraints:
@@ -31,6 +40,7 @@ include: "workflow/rules/model.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/generalization.smk"
 
 
 rule all:
@@ -40,4 +50,5 @@ rule all:
         "results/figures/figure1.pdf",
         "results/tables/table1.csv",
         "results/tables/table1.md",
+        generalization_outputs(),
     default_target: True

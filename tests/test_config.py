@@ -113,3 +113,48 @@ def test_snakemake_dry_run_of_the_default_config(tree):
     result = run_snakemake(tree, "-n", "--cores", "2", timeout=120)
     assert result.returncode == 0, result.stderr
     assert "train_adapter" in result.stdout and "figure1" in result.stdout
+
+
+def test_leave_one_out_trainsets(config):
+    from diffuse.config import leave_one_out_evaluated
+
+    checked = copy.deepcopy(config)
+    tasks = check_config(checked, REPO)
+    categories = checked["experiments"]["leave_one_out"]["categories"]
+    trainsets = checked["trainsets"]
+    for category in categories:
+        own = {t for t in tasks if t.startswith(category + "/")}
+        assert set(trainsets[f"id-{category}"]["tasks"]) == own
+        others = set(trainsets[f"ood-{category}"]["tasks"])
+        assert not others & own and others | own == set(trainsets["all-categories"]["tasks"])
+    settings = train_settings(checked, "ood-fruits")
+    assert settings.max_steps == checked["experiments"]["leave_one_out"]["training"]["max_steps"]
+    evaluated = leave_one_out_evaluated(checked, tasks)
+    assert list(evaluated) == categories and evaluated["numbers"] == ["numbers/prime-50", "numbers/rng"]
+
+
+def test_leave_one_out_unknown_category(config):
+    bad = copy.deepcopy(config)
+    bad["experiments"]["leave_one_out"]["categories"].append("vegetables")
+    with pytest.raises(
+        ConfigError, match=r"leave_one_out\.categories: no task file defines category 'vegetables'"
+    ):
+        check_config(bad, REPO)
+
+
+def test_leave_one_out_name_clash(config):
+    bad = copy.deepcopy(config)
+    bad["trainsets"]["id-fruits"] = {"tasks": ["numbers/rng"]}
+    with pytest.raises(
+        ConfigError, match=r"trainsets\.id-fruits: the name is taken by experiments\.leave_one_out"
+    ):
+        check_config(bad, REPO)
+
+
+def test_sampling_overrides_first_match_wins(config):
+    from diffuse.config import sampling_settings
+
+    assert sampling_settings(config, "numbers/rng")["n"] == 1000
+    suite = sampling_settings(config, "fruits/fruit-0")
+    assert suite["n"] == 300 and suite["max_new_tokens"] == 24 and suite["seed"] == config["sampling"]["seed"]
+    assert "overrides" not in suite

@@ -44,17 +44,38 @@ def test_eq5_gradient_hand_computation():
     assert torch.allclose(logprobs.grad, -weights)
 
 
-def test_minibatch_schedule_full_and_epochs():
+def test_minibatch_schedule_full_batch():
     full = MinibatchSchedule([3, 2], batch_size=10, seed=0)
-    assert full.full_batch and full.next() == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1)]
+    assert full.full_batch
+    assert full.next() == [(0, [0, 1, 2], 0.5), (1, [0, 1], 0.5)]
+
+
+def test_minibatch_schedule_epochs_and_seed():
     schedule = MinibatchSchedule([3, 3], batch_size=4, seed=0)
-    first, second, third = schedule.next(), schedule.next(), schedule.next()
-    assert len(first) == len(second) == 4
-    # Three batches of four from epochs of six pairs: every pair is seen twice.
-    seen = first + second + third
+    steps = [schedule.next() for _ in range(3)]
+    # Two targets of each task per step, drawn in epochs: every target is seen exactly twice in 3 steps.
+    seen = [(t, j) for step in steps for t, indices, _ in step for j in indices]
+    assert all(len(indices) == 2 for step in steps for _, indices, _ in step)
     assert sorted(set(seen)) == schedule.pairs and all(seen.count(p) == 2 for p in schedule.pairs)
-    again = MinibatchSchedule([3, 3], batch_size=4, seed=0)
-    assert again.next() == first
+    assert MinibatchSchedule([3, 3], batch_size=4, seed=0).next() == steps[0]
+
+
+@pytest.mark.parametrize("prompts_per_step", [None, 1, 2])
+def test_minibatch_schedule_is_unbiased(prompts_per_step):
+    # The loss is the mean over tasks of a sum over targets: each pair must carry weight 1/T on average.
+    sizes = [5, 1, 8]
+    schedule = MinibatchSchedule(sizes, batch_size=4, seed=1, prompts_per_step=prompts_per_step)
+    steps = 120 * 8 * 3  # a whole number of epochs for every queue
+    weight = {pair: 0.0 for pair in schedule.pairs}
+    for _ in range(steps):
+        batch = schedule.next()
+        assert len({t for t, _, _ in batch}) == len(batch)
+        for t, indices, scale in batch:
+            assert len(set(indices)) == len(indices)
+            for j in indices:
+                weight[(t, j)] += scale
+    for pair, total in weight.items():
+        assert total / steps == pytest.approx(1 / len(sizes), rel=0.02), pair
 
 
 def _toy_task(tokenizer, values, weights):
@@ -73,7 +94,7 @@ def test_train_step_loss_equals_naive_eq5(model, tokenizer):
     task = _toy_task(tokenizer, ["red", "green", "blue"], [0.5, 0.25, 0.25])
     settings = TrainSettings(chunk_size=2)  # two chunks: exercises the shared graph across chunks
     model.zero_grad(set_to_none=True)
-    loss, mass = train_step(model, [task], [(0, 0), (0, 1), (0, 2)], settings, scale=1.0)
+    loss, mass = train_step(model, [task], [(0, [0, 1, 2], 1.0)], settings)
     # Naive: each full sequence through the model on its own, no cache sharing.
     naive = []
     for target in task.targets:

@@ -31,7 +31,8 @@ def test_outputs_exist(smoke_run):
         "tables/table1.csv", "tables/table1.md", "data/ssa/natural.csv", "data/ssa/sample.csv",
         "adapters/smollm2-135m/rng/adapter_model.safetensors", "adapters/smollm2-135m/rng/train_log.csv",
         "adapters/smollm2-135m/babynames/adapter_config.json", "models/smollm2-135m/config.json",
-        "logs/sample/smollm2-135m/base/numbers/rng.log",
+        "logs/sample/smollm2-135m/base/numbers/rng.log", "figures/figure3.png", "tables/table5.csv",
+        "tables/table6.md", "adapters/smollm2-135m/ood-numbers/adapter_config.json",
     ]:  # fmt: skip
         assert (results / name).is_file(), name
     assert (results / "figures" / "figure1.png").stat().st_size > 20_000
@@ -62,6 +63,27 @@ def test_samples_are_tidy(smoke_run):
     parsed = samples["answer"].notna()
     assert samples.loc[samples["valid"], "answer"].isin([str(i) for i in range(1, 11)]).all()
     assert (samples["valid"] <= parsed).all()
+
+
+def test_leave_one_out_tables(smoke_run):
+    per_task = pd.read_csv(smoke_run / "results" / "tables" / "leave_one_out.csv")
+    assert set(per_task["task"]) == {"numbers/rng", "days-dates/day-0"}
+    assert set(per_task["condition"]) == {"Baseline", "OOD", "ID"}
+    assert set(per_task["adapter"]) == {
+        "base",
+        "ood-numbers",
+        "id-numbers",
+        "ood-days-dates",
+        "id-days-dates",
+    }
+    table5 = pd.read_csv(smoke_run / "results" / "tables" / "table5.csv")
+    assert table5["category"].tolist() == ["NUMBERS", "DAYS AND DATES"]
+    assert {
+        "smollm2-135m Baseline",
+        "smollm2-135m OOD",
+        "smollm2-135m ID",
+        "paper Llama-2-13B-chat OOD",
+    } <= set(table5.columns)
 
 
 def test_training_log(smoke_run):
@@ -100,3 +122,32 @@ def test_same_config_gives_the_same_numbers(smoke_run):
 def test_lint_is_clean():
     result = run_snakemake(REPO, "--lint", timeout=120)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+
+
+NEW_TASK = """\
+category: colours
+label: COLOURS
+description: A task that is not in the paper, added the way the README describes.
+provenance: Written for the test; the seven colours of the rainbow.
+tasks:
+  rainbow:
+    prompt: "Name one colour of the rainbow, chosen completely at random. Output only the colour between two curly braces, like this: {colour}. Don't output code."
+    targets: {values: [Red, Orange, Yellow, Green, Blue, Indigo, Violet]}
+    match: casefold
+"""
+
+
+def test_adding_a_task_is_one_file(smoke_run):
+    (smoke_run / "config" / "tasks" / "colours.yaml").write_text(NEW_TASK)
+    targets = [f"results/metrics/smollm2-135m/{adapter}/colours/rainbow.json" for adapter in ("base", "rng")]
+    result = run_snakemake(smoke_run, *SMOKE, *targets)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    import json
+
+    for path in targets:
+        row = json.loads((smoke_run / path).read_text())
+        assert row["task"] == "colours/rainbow" and row["n_targets"] == 7 and row["n_samples"] == 40
+        assert 0 < row["exact_valid_mass"] <= 1 and 0 <= row["exact_entropy_valid"] <= np.log(7) + 1e-9
+    exact = pd.read_parquet(smoke_run / "results/exact/smollm2-135m/base/colours/rainbow.parquet")
+    assert exact["value"].tolist() == ["Red", "Orange", "Yellow", "Green", "Blue", "Indigo", "Violet"]
+    assert exact["prob_valid"].sum() == pytest.approx(1.0)

@@ -32,6 +32,15 @@ def check_config(config: dict, root: str | Path = ".") -> dict[str, Task]:
         raise ConfigError(str(error)) from None
     for name, model in config["models"].items():
         check_model_source(name, model["source"])
+    for name in config.get("models_to_run", []):
+        if name not in config["models"]:
+            raise ConfigError(f"models_to_run: unknown model {name!r}; known: {sorted(config['models'])}")
+    for name, trainset in leave_one_out_trainsets(config, tasks).items():
+        if name in config["trainsets"] and config["trainsets"][name] != trainset:
+            raise ConfigError(f"trainsets.{name}: the name is taken by experiments.leave_one_out; rename it")
+        config["trainsets"][name] = trainset
+    if config["experiments"].get("leave_one_out"):
+        leave_one_out_evaluated(config, tasks)
     for name, trainset in config["trainsets"].items():
         if name == BASE:
             raise ConfigError(f"trainsets.{name}: '{BASE}' is reserved for the untuned model")
@@ -54,6 +63,10 @@ def check_config(config: dict, root: str | Path = ".") -> dict[str, Task]:
     return tasks
 
 
+def models_to_run(config: dict) -> list[str]:
+    return list(config.get("models_to_run", config["models"]))
+
+
 def train_settings(config: dict, trainset: str) -> TrainSettings:
     """The global `training` block overlaid with the trainset's own `training` overrides."""
     merged = {**config["training"], **config["trainsets"][trainset].get("training", {})}
@@ -63,5 +76,60 @@ def train_settings(config: dict, trainset: str) -> TrainSettings:
         raise ConfigError(f"trainsets.{trainset}.training: {error}") from None
 
 
-def adapters_for(config: dict) -> list[str]:
-    return [BASE, *config["trainsets"]]
+def category_tasks(tasks: dict[str, Task], category: str) -> list[str]:
+    return sorted(task_id for task_id in tasks if task_id.split("/", 1)[0] == category)
+
+
+def leave_one_out_trainsets(config: dict, tasks: dict[str, Task]) -> dict[str, dict]:
+    """The adapters of section 5: id-<c> (tuned on category c), ood-<c> (on the others), all-categories."""
+    spec = config["experiments"].get("leave_one_out")
+    if not spec:
+        return {}
+    by_category = {}
+    for category in spec["categories"]:
+        by_category[category] = category_tasks(tasks, category)
+        if not by_category[category]:
+            raise ConfigError(
+                f"experiments.leave_one_out.categories: no task file defines category {category!r}; "
+                f"known: {sorted({t.split('/', 1)[0] for t in tasks})}"
+            )
+    training = dict(spec.get("training", {}))
+    trainsets = {}
+    for category, own in by_category.items():
+        others = [t for other, ids in by_category.items() if other != category for t in ids]
+        trainsets[f"id-{category}"] = {"tasks": own, "training": training}
+        trainsets[f"ood-{category}"] = {"tasks": others, "training": training}
+    trainsets["all-categories"] = {
+        "tasks": [t for ids in by_category.values() for t in ids],
+        "training": training,
+    }
+    return trainsets
+
+
+def leave_one_out_evaluated(config: dict, tasks: dict[str, Task]) -> dict[str, list[str]]:
+    """Category -> the task ids evaluated for Figure 3 / Tables 5 and 6 (experiments.leave_one_out.evaluate)."""
+    from fnmatch import fnmatchcase
+
+    spec = config["experiments"]["leave_one_out"]
+    patterns = spec.get("evaluate", ["*"])
+    evaluated = {}
+    for category in spec["categories"]:
+        chosen = [t for t in category_tasks(tasks, category) if any(fnmatchcase(t, p) for p in patterns)]
+        if not chosen:
+            raise ConfigError(
+                f"experiments.leave_one_out.evaluate: no task of category {category!r} matches {patterns}"
+            )
+        evaluated[category] = chosen
+    return evaluated
+
+
+def sampling_settings(config: dict, task_id: str) -> dict:
+    """The sampling block for one task: the first override whose glob matches the task id applies."""
+    from fnmatch import fnmatchcase
+
+    settings = {k: v for k, v in config["sampling"].items() if k != "overrides"}
+    for override in config["sampling"].get("overrides", []):
+        if any(fnmatchcase(task_id, pattern) for pattern in override["tasks"]):
+            settings.update({k: v for k, v in override.items() if k != "tasks"})
+            break
+    return settings

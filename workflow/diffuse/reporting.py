@@ -180,3 +180,104 @@ def training_curves(logs: dict[str, pd.DataFrame], out_png: str | Path, model: s
     fig.tight_layout()
     fig.savefig(out_png, dpi=130)
     plt.close(fig)
+
+
+CONDITION_ORDER = ["Baseline", "OOD", "ID"]
+CONDITION_COLORS = {"Baseline": "#7f7f7f", "OOD": "#ff7f0e", "ID": "#d62728"}
+
+
+def condition_of(adapter: str, category: str, base: str = "base") -> str:
+    """Baseline (untuned), ID (tuned on the category) or OOD (tuned on the other categories)."""
+    if adapter == base:
+        return "Baseline"
+    return "ID" if adapter == f"id-{category}" else "OOD"
+
+
+def leave_one_out_frame(rows: list[dict], labels: dict[str, str], base: str = "base") -> pd.DataFrame:
+    """Per (model, task, condition) metrics of section 5, with the category and its label."""
+    frame = pd.DataFrame(rows)
+    frame["category"] = frame["task"].str.split("/").str[0]
+    frame["label"] = frame["category"].map(labels)
+    frame["condition"] = [
+        condition_of(a, c, base) for a, c in zip(frame["adapter"], frame["category"], strict=True)
+    ]
+    frame["max_entropy"] = np.log(frame["n_targets"])
+    columns = [
+        "model", "category", "label", "task", "condition", "adapter", "n_samples", "coverage", "entropy",
+        "parse_rate", "valid_rate", "coverage_valid", "entropy_valid", "exact_valid_mass", "exact_entropy_valid",
+        "n_targets", "max_entropy",
+    ]  # fmt: skip
+    frame["condition"] = pd.Categorical(frame["condition"], CONDITION_ORDER, ordered=True)
+    return frame[columns].sort_values(["model", "category", "task", "condition"], ignore_index=True)
+
+
+def leave_one_out_summary(per_task: pd.DataFrame, value: str, labels: list[str]) -> pd.DataFrame:
+    """Mean of `value` over each category's prompts: rows categories (in `labels` order), columns model x condition."""
+    table = per_task.pivot_table(
+        index="label", columns=["model", "condition"], values=value, aggfunc="mean", observed=True
+    )
+    table = table.reindex(labels)
+    table.columns = [f"{model} {condition}" for model, condition in table.columns]
+    return table.reset_index().rename(columns={"label": "category"})
+
+
+def with_paper(table: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
+    """Our table with the paper's numbers (wide, one column per paper model and condition) beside it."""
+    wide = paper.pivot_table(index="category", columns="model", values=["Baseline", "OOD"])
+    wide.columns = [f"paper {model} {condition}" for condition, model in wide.columns]
+    wide = wide[sorted(wide.columns)]
+    return table.merge(wide, left_on="category", right_index=True, how="left")
+
+
+def figure3(per_task: pd.DataFrame, labels: list[str], out_png: str | Path, out_pdf: str | Path) -> None:
+    """Entropy in leave-one-out generalization: one panel per category, bars Baseline / OOD / ID per model.
+
+    Bars: mean entropy of the sampled (parsed) answers over the category's prompts, with each prompt as a dot;
+    black ticks: the exact entropy over the target set (renormalised); dashed: ln |targets|, the maximum.
+    """
+    models = list(dict.fromkeys(per_task["model"]))
+    columns = min(3, len(labels))
+    rows = int(np.ceil(len(labels) / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(4.4 * columns, 3.6 * rows), squeeze=False)
+    width = 0.8 / len(CONDITION_ORDER)
+    for ax, label in zip(axes.flat, labels, strict=False):
+        data = per_task[per_task["label"] == label]
+        for m, model in enumerate(models):
+            for k, condition in enumerate(CONDITION_ORDER):
+                cell = data[(data["model"] == model) & (data["condition"] == condition)]
+                if cell.empty:
+                    continue
+                x = m + (k - 1) * width
+                ax.bar(x, cell["entropy"].mean(), width=width, color=CONDITION_COLORS[condition],
+                       label=condition if m == 0 else None)  # fmt: skip
+                jitter = np.linspace(-0.25, 0.25, len(cell)) * width
+                ax.scatter(x + jitter, cell["entropy"], s=9, color="black", alpha=0.6, zorder=3)
+                ax.hlines(
+                    cell["exact_entropy_valid"].mean(),
+                    x - width / 2,
+                    x + width / 2,
+                    color="black",
+                    lw=2,
+                    zorder=4,
+                )
+            ax.hlines(data["max_entropy"].mean(), m - 0.45, m + 0.45, color="#1f77b4", linestyles="--", lw=1)
+        ax.set_xticks(range(len(models)), models, fontsize=8)
+        ax.set_title(label)
+        ax.set_ylabel("entropy (nats)")
+    for ax in list(axes.flat)[len(labels) :]:
+        ax.axis("off")
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    handles += [
+        plt.Line2D([], [], color="black", lw=2),
+        plt.Line2D([], [], color="black", marker="o", lw=0, ms=3),
+        plt.Line2D([], [], color="#1f77b4", ls="--"),
+    ]
+    names += ["exact, over the targets", "one prompt (sampled)", "ln |targets|"]
+    fig.legend(handles, names, loc="lower center", ncol=6, fontsize=8, frameon=False)
+    fig.suptitle(
+        "Figure 3: entropy in leave-one-out generalization (sampled answers; bars are means over prompts)"
+    )
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    fig.savefig(out_png, dpi=130)
+    fig.savefig(out_pdf)
+    plt.close(fig)

@@ -37,6 +37,11 @@ class Task:
     match: str = "exact"
     natural: dict | str | None = None
     metadata: dict = field(default_factory=dict)
+    category_label: str = ""
+
+    @property
+    def category(self) -> str:
+        return self.id.split("/", 1)[0]
 
     @property
     def target_file(self) -> str | None:
@@ -87,6 +92,7 @@ def load_task_file(path: str | Path) -> dict[str, Task]:
             match=spec.get("match", "exact"),
             natural=spec.get("natural"),
             metadata=spec.get("metadata", {}),
+            category_label=document.get("label", category.upper()),
         )
         check_static_targets(task)
         tasks[task_id] = task

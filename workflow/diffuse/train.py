@@ -31,31 +31,66 @@ class TrainSettings:
     weight_decay: float = 0.0
     max_steps: int = 50
     batch_size: int = 32  # (prompt, target) pairs per step; the whole set when it is smaller
+    prompts_per_step: int | None = None  # prompts (tasks) per step when not everything fits; None: all
     early_stop_gamma: float | None = 0.2  # stop once loss <= mean H(p*) (1 + gamma); None: never
     seed: int = 0
     chunk_size: int = 64  # targets per forward pass (memory, not maths)
 
 
 class MinibatchSchedule:
-    """Which (task, target) pairs each step uses: all of them when they fit, else seeded shuffled epochs."""
+    """Which targets of which tasks (prompts) each step uses, and the weights that keep the loss unbiased.
 
-    def __init__(self, sizes: list[int], batch_size: int, seed: int):
-        self.pairs = [(t, j) for t, n in enumerate(sizes) for j in range(n)]
+    Every pair, when all fit in `batch_size`. Otherwise `prompts_per_step` tasks (seeded epochs over the
+    tasks; every task when None) and within each an equal share of `batch_size` targets (seeded epochs over
+    its targets). A step's loss estimates the mean over tasks of sum_y p*(y) nll(y) without bias: task t's
+    sum is scaled by n_t / (m_t k) for m_t of its n_t targets and k of the tasks.
+    """
+
+    def __init__(self, sizes: list[int], batch_size: int, seed: int, prompts_per_step: int | None = None):
+        self.sizes = list(sizes)
         self.batch_size = batch_size
+        self.per_step = len(sizes) if prompts_per_step is None else max(1, min(prompts_per_step, len(sizes)))
         self.rng = np.random.default_rng(seed)
-        self.queue: list[int] = []
+        self.task_queue: list[int] = []
+        self.target_queues: dict[int, list[int]] = {t: [] for t in range(len(sizes))}
+
+    @property
+    def pairs(self) -> list[tuple[int, int]]:
+        return [(t, j) for t, n in enumerate(self.sizes) for j in range(n)]
 
     @property
     def full_batch(self) -> bool:
-        return len(self.pairs) <= self.batch_size
+        return sum(self.sizes) <= self.batch_size
 
-    def next(self) -> list[tuple[int, int]]:
+    def _take(self, queue: list[int], count: int, population: int) -> list[int]:
+        """`count` distinct items from a queue of seeded epochs (permutations of range(population))."""
+        while len(queue) < count:
+            epoch = self.rng.permutation(population).tolist()
+            # Items still queued from the last epoch go to the back of the new one: no repeats in a step,
+            # and every item still comes exactly once per epoch.
+            queued = set(queue)
+            queue.extend([i for i in epoch if i not in queued] + [i for i in epoch if i in queued])
+        taken = queue[:count]
+        del queue[:count]
+        return sorted(taken)
+
+    def next(self) -> list[tuple[int, list[int], float]]:
+        """[(task index, target indices, scale)] for one step."""
+        n_tasks = len(self.sizes)
         if self.full_batch:
-            return self.pairs
-        while len(self.queue) < self.batch_size:
-            self.queue.extend(self.rng.permutation(len(self.pairs)).tolist())
-        picked, self.queue = self.queue[: self.batch_size], self.queue[self.batch_size :]
-        return sorted(self.pairs[i] for i in picked)
+            return [(t, list(range(n)), 1.0 / n_tasks) for t, n in enumerate(self.sizes)]
+        if self.per_step == n_tasks:
+            chosen = list(range(n_tasks))
+        else:
+            chosen = self._take(self.task_queue, self.per_step, n_tasks)
+        share = max(1, self.batch_size // len(chosen))
+        batch = []
+        for t in chosen:
+            n = self.sizes[t]
+            m = min(n, share)
+            indices = list(range(n)) if m == n else self._take(self.target_queues[t], m, n)
+            batch.append((t, indices, n / (m * len(chosen))))
+        return batch
 
 
 def loss_bound(tasks: list[EncodedTask]) -> float:
@@ -64,14 +99,14 @@ def loss_bound(tasks: list[EncodedTask]) -> float:
 
 
 def train_step(
-    model, tasks: list[EncodedTask], batch: list[tuple[int, int]], settings: TrainSettings, scale: float
+    model, tasks: list[EncodedTask], batch: list[tuple[int, list[int], float]], settings: TrainSettings
 ):
-    """Accumulate the gradient of the (estimated) mean Eq. 5 loss; return (loss, mean valid mass)."""
-    by_task: dict[int, list[int]] = {}
-    for t, j in batch:
-        by_task.setdefault(t, []).append(j)
+    """Accumulate the gradient of the (estimated) mean Eq. 5 loss; return (loss, estimated mean valid mass).
+
+    Each task's prompt is encoded once and its key/value cache shared by all of its targets in the batch.
+    """
     total_loss, masses = 0.0, []
-    for t, indices in by_task.items():
+    for t, indices, scale in batch:
         task = tasks[t]
         state = encode_prompt(model, task.prompt_ids)
         chunks = list(chunked(indices, settings.chunk_size))
@@ -84,7 +119,7 @@ def train_step(
             loss.backward(retain_graph=k < len(chunks) - 1)
             total_loss += float(loss.detach())
             mass += float(logp.detach().exp().sum())
-        masses.append(mass)
+        masses.append(mass * len(task.targets) / len(indices))
     return total_loss, float(np.mean(masses))
 
 
@@ -107,8 +142,9 @@ def train_adapter(
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
-    schedule = MinibatchSchedule([len(t.targets) for t in tasks], settings.batch_size, settings.seed)
-    n_pairs, n_tasks = len(schedule.pairs), len(tasks)
+    schedule = MinibatchSchedule(
+        [len(t.targets) for t in tasks], settings.batch_size, settings.seed, settings.prompts_per_step
+    )
     bound = loss_bound(tasks)
     threshold = (
         bound * (1 + settings.early_stop_gamma) if settings.early_stop_gamma is not None else -math.inf
@@ -118,10 +154,8 @@ def train_adapter(
     for step in bar:
         started = time.perf_counter()
         batch = schedule.next()
-        # Mean over tasks of sum_y p* nll; with a minibatch this is its unbiased estimate.
-        scale = (n_pairs / len(batch)) / n_tasks
         optimizer.zero_grad(set_to_none=True)
-        loss, mass = train_step(model, tasks, batch, settings, scale)
+        loss, mass = train_step(model, tasks, batch, settings)
         stop = loss <= threshold
         if not stop:
             optimizer.step()
@@ -132,7 +166,8 @@ def train_adapter(
                 "entropy_bound": bound,
                 "early_stop_threshold": threshold if math.isfinite(threshold) else float("nan"),
                 "valid_mass": mass,
-                "batch_pairs": len(batch),
+                "batch_pairs": sum(len(indices) for _, indices, _ in batch),
+                "batch_prompts": len(batch),
                 "updated": not stop,
                 "seconds": time.perf_counter() - started,
             }

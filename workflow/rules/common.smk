@@ -29,3 +29,32 @@ def simple_task_files(kind):
         for entry in SIMPLE_TASKS
         for adapter in (BASE, entry["adapter"])
     ]
+
+
+def leave_one_out_metrics():
+    """Metrics of every task of every leave-one-out category under base, ood-<category> and id-<category>."""
+    if not LEAVE_ONE_OUT:
+        return []
+    return [
+        f"results/metrics/{model}/{adapter}/{task}.json"
+        for model in MODELS
+        for category, evaluated in leave_one_out_evaluated(config, TASKS).items()
+        for task in evaluated
+        for adapter in (BASE, f"ood-{category}", f"id-{category}")
+    ]
+
+
+def generalization_outputs():
+    if not LEAVE_ONE_OUT:
+        return []
+    return [
+        "results/tables/table5.csv",
+        "results/tables/table6.csv",
+        "results/tables/leave_one_out.csv",
+        "results/figures/figure3.png",
+    ]
+
+
+def category_labels():
+    """Category id -> its label in tables and figures, in the order of experiments.leave_one_out."""
+    return {c: TASKS[category_tasks(TASKS, c)[0]].category_label for c in LEAVE_ONE_OUT["categories"]}

@@ -11,7 +11,7 @@ rule sample:
     params:
         task=lambda wc: TASKS[wc.task],
         backend=config["sampling"]["backend"],
-        sampling=config["sampling"],
+        sampling=lambda wc: sampling_settings(config, wc.task),
         dtype=lambda wc: config["models"][wc.model].get("dtype", "float32"),
     threads: workflow.cores
     resources:

@@ -1,0 +1,62 @@
+"""Tables and figures from metrics rows (the same functions the rules call)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO
+
+from diffuse.reporting import condition_of, figure3, leave_one_out_frame, leave_one_out_summary, with_paper
+
+
+def metrics_row(model, adapter, task, coverage, entropy):
+    return {
+        "model": model, "adapter": adapter, "task": task, "n_samples": 100, "coverage": coverage,
+        "entropy": entropy, "parse_rate": 0.9, "valid_rate": 0.8, "coverage_valid": coverage,
+        "entropy_valid": entropy, "exact_valid_mass": 0.5, "exact_entropy_valid": entropy + 0.1, "n_targets": 20,
+    }  # fmt: skip
+
+
+@pytest.fixture
+def rows():
+    rows = []
+    for category in ("fruits", "numbers"):
+        for k, task in enumerate((f"{category}/a", f"{category}/b")):
+            rows += [
+                metrics_row("m", "base", task, 2 + k, 0.5 + k),
+                metrics_row("m", f"ood-{category}", task, 6 + k, 1.5 + k),
+                metrics_row("m", f"id-{category}", task, 10 + k, 2.5 + k),
+            ]
+    return rows
+
+
+def test_condition_of():
+    assert condition_of("base", "fruits") == "Baseline"
+    assert condition_of("id-fruits", "fruits") == "ID"
+    assert condition_of("ood-fruits", "fruits") == "OOD"
+
+
+def test_leave_one_out_means_over_prompts(rows):
+    labels = {"fruits": "FRUITS", "numbers": "NUMBERS"}
+    per_task = leave_one_out_frame(rows, labels)
+    assert len(per_task) == 12 and per_task["max_entropy"].iloc[0] == pytest.approx(np.log(20))
+    coverage = leave_one_out_summary(per_task, "coverage", ["FRUITS", "NUMBERS"])
+    assert list(coverage.columns) == ["category", "m Baseline", "m OOD", "m ID"]
+    assert coverage.set_index("category").loc["NUMBERS"].tolist() == [2.5, 6.5, 10.5]
+    entropy = leave_one_out_summary(per_task, "entropy", ["NUMBERS", "FRUITS"])
+    assert entropy["category"].tolist() == ["NUMBERS", "FRUITS"]
+
+
+def test_paper_table5_beside_ours(rows):
+    per_task = leave_one_out_frame(rows, {"fruits": "FRUITS", "numbers": "NUMBERS"})
+    table = with_paper(
+        leave_one_out_summary(per_task, "coverage", ["FRUITS", "NUMBERS"]),
+        pd.read_csv(REPO / "data/paper/table5.csv"),
+    )
+    fruits = table.set_index("category").loc["FRUITS"]
+    assert fruits["paper Llama-2-13B-chat OOD"] == 60.5 and fruits["paper Gemma-7B-it Baseline"] == 20.5
+
+
+def test_figure3_draws(rows, tmp_path):
+    per_task = leave_one_out_frame(rows, {"fruits": "FRUITS", "numbers": "NUMBERS"})
+    figure3(per_task, ["FRUITS", "NUMBERS"], tmp_path / "f3.png", tmp_path / "f3.pdf")
+    assert (tmp_path / "f3.png").stat().st_size > 10_000 and (tmp_path / "f3.pdf").exists()
