@@ -158,3 +158,10 @@ def test_sampling_overrides_first_match_wins(config):
     suite = sampling_settings(config, "fruits/fruit-0")
     assert suite["n"] == 300 and suite["max_new_tokens"] == 24 and suite["seed"] == config["sampling"]["seed"]
     assert "overrides" not in suite
+
+
+def test_rng_generalization_unknown_trainset(config):
+    bad = copy.deepcopy(config)
+    bad["experiments"]["rng_generalization"]["trainset"] = "rng-typo"
+    with pytest.raises(ConfigError, match=r"rng_generalization\.trainset: unknown trainset 'rng-typo'"):
+        check_config(bad, REPO)

@@ -33,6 +33,7 @@ def test_outputs_exist(smoke_run):
         "adapters/smollm2-135m/babynames/adapter_config.json", "models/smollm2-135m/config.json",
         "logs/sample/smollm2-135m/base/numbers/rng.log", "figures/figure3.png", "tables/table5.csv",
         "tables/table6.md", "adapters/smollm2-135m/ood-numbers/adapter_config.json",
+        "figures/figure2.png", "figures/figure2.pdf", "tables/figure2.csv",
     ]:  # fmt: skip
         assert (results / name).is_file(), name
     assert (results / "figures" / "figure1.png").stat().st_size > 20_000
@@ -84,6 +85,16 @@ def test_leave_one_out_tables(smoke_run):
         "smollm2-135m ID",
         "paper Llama-2-13B-chat OOD",
     } <= set(table5.columns)
+
+
+def test_rng_generalization(smoke_run):
+    per_prompt = pd.read_csv(smoke_run / "results" / "rng_generalization" / "smollm2-135m" / "rng-ranges.csv")
+    # Two upper ends x five templates (2a) and one size x two random lows (2b).
+    assert len(per_prompt) == 12 and set(per_prompt["figure"]) == {"2a", "2b"}
+    assert (per_prompt["n_samples"] == 40).all() and per_prompt["exact_valid_mass"].between(0, 1).all()
+    assert (per_prompt["exact_entropy_valid"] <= per_prompt["max_entropy"] + 1e-9).all()
+    summary = pd.read_csv(smoke_run / "results" / "tables" / "figure2.csv")
+    assert set(summary["adapter"]) == {"base", "rng-ranges"} and len(summary) == 2 * 3
 
 
 def test_training_log(smoke_run):

@@ -41,6 +41,21 @@ def check_config(config: dict, root: str | Path = ".") -> dict[str, Task]:
         config["trainsets"][name] = trainset
     if config["experiments"].get("leave_one_out"):
         leave_one_out_evaluated(config, tasks)
+    spec = config["experiments"].get("rng_generalization")
+    if spec:
+        if spec["trainset"] not in config["trainsets"]:
+            raise ConfigError(
+                f"experiments.rng_generalization.trainset: unknown trainset {spec['trainset']!r}; "
+                f"known: {sorted(config['trainsets'])}"
+            )
+        if spec["low_min"] > spec["low_max"]:
+            raise ConfigError("experiments.rng_generalization: low_min is above low_max")
+        from .rng_generalization import range_prompts
+
+        try:
+            range_prompts(spec)
+        except TaskError as error:
+            raise ConfigError(str(error)) from None
     for name, trainset in config["trainsets"].items():
         if name == BASE:
             raise ConfigError(f"trainsets.{name}: '{BASE}' is reserved for the untuned model")

@@ -281,3 +281,61 @@ def figure3(per_task: pd.DataFrame, labels: list[str], out_png: str | Path, out_
     fig.savefig(out_png, dpi=130)
     fig.savefig(out_pdf)
     plt.close(fig)
+
+
+def figure2(
+    summary: pd.DataFrame, tuned: str, out_png: str | Path, out_pdf: str | Path, base: str = "base"
+) -> None:
+    """Figure 2: entropy vs the range (2a: upper end, low = 1; 2b: size, random low), untuned vs tuned.
+
+    Solid: entropy of the sampled answers, mean over prompts with its 95% CI; dashed: the exact entropy over
+    the range (renormalised); dotted: ln(size), the uniform distribution's entropy.
+    """
+    titles = {
+        "2a": "(a) five prompt formats, numbers from 1 to x",
+        "2b": "(b) prompt 1, a random low in [1, 900], x numbers",
+    }
+    xlabels = {"2a": "upper end of the range", "2b": "size of the range"}
+    models = list(dict.fromkeys(summary["model"]))
+    styles = {base: ("untuned", COLORS["base"]), tuned: ("tuned", COLORS["tuned"])}
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    for ax, figure in zip(axes, ("2a", "2b"), strict=True):
+        data = summary[summary["figure"] == figure]
+        for m, model in enumerate(models):
+            for adapter, (name, color) in styles.items():
+                line = data[(data["model"] == model) & (data["adapter"] == adapter)].sort_values("x")
+                if line.empty:
+                    continue
+                label = name if len(models) == 1 else f"{model} {name}"
+                marker = "os^"[m % 3]
+                ax.plot(
+                    line["x"], line["entropy"], color=color, marker=marker, ms=4, label=f"{label}, sampled"
+                )
+                ax.fill_between(
+                    line["x"], line["entropy"] - line["entropy_ci95"], line["entropy"] + line["entropy_ci95"],
+                    color=color, alpha=0.18, lw=0,
+                )  # fmt: skip
+                ax.plot(
+                    line["x"],
+                    line["exact_entropy_valid"],
+                    color=color,
+                    ls="--",
+                    lw=1.2,
+                    label=f"{label}, exact",
+                )
+        reference = data.drop_duplicates("x").sort_values("x")
+        ax.plot(
+            reference["x"], reference["max_entropy"], color="black", ls=":", lw=1, label="uniform: ln(size)"
+        )
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabels[figure])
+        ax.set_ylabel("entropy (nats)")
+        ax.set_title(titles[figure])
+        ax.legend(fontsize=7.5)
+    fig.suptitle(
+        "Figure 2: generalization of RNG tuning to unseen prompt formats and ranges (95% CI over prompts)"
+    )
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=130)
+    fig.savefig(out_pdf)
+    plt.close(fig)

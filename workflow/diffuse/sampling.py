@@ -1,7 +1,7 @@
-"""Bulk sampling behind one interface; a backend turns (model, adapter, prompt ids) into token sequences.
+"""Bulk sampling behind one interface: a backend is built once per (model, adapter) and samples prompts.
 
-Backends: `hf` (transformers, shared prompt cache). A `vllm` backend plugs in here with the same signature
-and the rules do not change.
+Backends: `hf` (transformers with the prompt's key/value cache shared by every row). A `vllm` backend plugs
+in with the same two methods and the rules do not change.
 """
 
 from __future__ import annotations
@@ -24,30 +24,57 @@ class SamplingSettings:
     batch_size: int = 250
     dtype: str = "float32"
 
-
-def hf_backend(model_dir, adapter_dir, prompt_ids, stop_ids, settings: SamplingSettings):
-    """Token sequences and their log-probabilities, sampled with the shared prompt cache."""
-    from tqdm.auto import tqdm
-
-    from .lm import sample_continuations
-    from .models import load_model
-
-    model = load_model(model_dir, adapter_dir, dtype=settings.dtype, merge=True)
-    with tqdm(total=settings.n, desc="sample", unit="row", mininterval=1.0) as bar:
-        return sample_continuations(
-            model,
-            prompt_ids,
-            n=settings.n,
-            seed=settings.seed,
-            max_new_tokens=settings.max_new_tokens,
-            stop_ids=stop_ids,
-            temperature=settings.temperature,
-            batch_size=settings.batch_size,
-            progress=bar,
+    @classmethod
+    def from_config(cls, block: dict, dtype: str = "float32") -> SamplingSettings:
+        """From a config `sampling` block (after per-task overrides)."""
+        return cls(
+            n=block["n"],
+            seed=block["seed"],
+            temperature=block["temperature"],
+            max_new_tokens=block["max_new_tokens"],
+            batch_size=block.get("batch_size", 250),
+            dtype=dtype,
         )
 
 
-BACKENDS = {"hf": hf_backend}
+class HFBackend:
+    """transformers on the materialised model, the LoRA adapter merged into the weights for speed."""
+
+    def __init__(self, model_dir, adapter_dir=None, dtype: str = "float32"):
+        from .models import load_model, load_tokenizer
+
+        self.model = load_model(model_dir, adapter_dir, dtype=dtype, merge=True)
+        self.tokenizer = load_tokenizer(model_dir)
+
+    def sample(
+        self, prompt_ids: list[int], stop_ids: list[int], settings: SamplingSettings, desc: str = "sample"
+    ):
+        """Token sequences and their log-probabilities."""
+        from tqdm.auto import tqdm
+
+        from .lm import sample_continuations
+
+        with tqdm(total=settings.n, desc=desc, unit="row", mininterval=1.0) as bar:
+            return sample_continuations(
+                self.model,
+                prompt_ids,
+                n=settings.n,
+                seed=settings.seed,
+                max_new_tokens=settings.max_new_tokens,
+                stop_ids=stop_ids,
+                temperature=settings.temperature,
+                batch_size=settings.batch_size,
+                progress=bar,
+            )
+
+
+BACKENDS = {"hf": HFBackend}
+
+
+def make_backend(name: str, model_dir, adapter_dir=None, dtype: str = "float32"):
+    if name not in BACKENDS:
+        raise ValueError(f"unknown sampling backend {name!r}; known: {sorted(BACKENDS)}")
+    return BACKENDS[name](model_dir, adapter_dir, dtype)
 
 
 def parse_samples(task: Task, texts: list[str]) -> list[str | None]:
@@ -56,20 +83,11 @@ def parse_samples(task: Task, texts: list[str]) -> list[str | None]:
     return [parser(task.response_prefix + text) for text in texts]
 
 
-def sample_task(
-    backend: str, model_dir, adapter_dir, task: Task, encoded: EncodedTask, settings: SamplingSettings
-):
+def sample_encoded(backend, task: Task, encoded: EncodedTask, settings: SamplingSettings) -> pd.DataFrame:
     """N generations for one task: a tidy table of raw text, parsed answer and whether the row stopped."""
-    from .models import load_tokenizer
-
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown sampling backend {backend!r}; known: {sorted(BACKENDS)}")
-    sequences, logprobs = BACKENDS[backend](
-        model_dir, adapter_dir, encoded.prompt_ids, encoded.stop_ids, settings
-    )
-    tokenizer = load_tokenizer(model_dir)
+    sequences, logprobs = backend.sample(encoded.prompt_ids, encoded.stop_ids, settings, desc=task.id)
     stops = set(encoded.stop_ids)
-    texts = [tokenizer.decode(seq, skip_special_tokens=True) for seq in sequences]
+    texts = [backend.tokenizer.decode(seq, skip_special_tokens=True) for seq in sequences]
     answers = parse_samples(task, texts)
     valid = {match_key(v, task.match) for v in encoded.values}
     return pd.DataFrame(
@@ -82,4 +100,13 @@ def sample_task(
             "answer": answers,
             "valid": [a is not None and match_key(a, task.match) in valid for a in answers],
         }
+    )
+
+
+def sample_task(
+    backend: str, model_dir, adapter_dir, task: Task, encoded: EncodedTask, settings: SamplingSettings
+):
+    """One task with a backend built for it (the `sample` rule)."""
+    return sample_encoded(
+        make_backend(backend, model_dir, adapter_dir, settings.dtype), task, encoded, settings
     )

@@ -45,16 +45,26 @@ def leave_one_out_metrics():
 
 
 def generalization_outputs():
-    if not LEAVE_ONE_OUT:
-        return []
-    return [
-        "results/tables/table5.csv",
-        "results/tables/table6.csv",
-        "results/tables/leave_one_out.csv",
-        "results/figures/figure3.png",
-    ]
+    outputs = []
+    if config["experiments"].get("rng_generalization"):
+        outputs += ["results/figures/figure2.png", "results/tables/figure2.csv"]
+    if LEAVE_ONE_OUT:
+        outputs += [
+            "results/tables/table5.csv",
+            "results/tables/table6.csv",
+            "results/tables/leave_one_out.csv",
+            "results/figures/figure3.png",
+        ]
+    return outputs
 
 
 def category_labels():
     """Category id -> its label in tables and figures, in the order of experiments.leave_one_out."""
     return {c: TASKS[category_tasks(TASKS, c)[0]].category_label for c in LEAVE_ONE_OUT["categories"]}
+
+
+def rng_generalization_files():
+    spec = config["experiments"].get("rng_generalization")
+    if not spec:
+        return []
+    return [f"results/rng_generalization/{model}/{a}.csv" for model in MODELS for a in (BASE, spec["trainset"])]

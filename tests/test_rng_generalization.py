@@ -1,0 +1,91 @@
+"""Figure 2's generated prompts, confidence intervals and summary (no model needed)."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import REPO
+
+from diffuse.reporting import figure2
+from diffuse.rng_generalization import mean_with_ci, random_lows, range_prompts, summarise
+from diffuse.tasks import TaskError, check_text_targets, target_values
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())["experiments"]["rng_generalization"]
+
+
+def test_prompts_cover_every_template_and_range(spec):
+    prompts = range_prompts(spec)
+    fig_a = [p for p in prompts if p.figure == "2a"]
+    fig_b = [p for p in prompts if p.figure == "2b"]
+    assert len(fig_a) == len(spec["highs"]) * len(spec["prompts"])
+    assert len(fig_b) == len(spec["sizes"]) * spec["draws"]
+    assert len({p.task.id for p in prompts}) == len(prompts)
+    first = fig_a[0]
+    assert first.task.prompt.startswith("Randomly pick an integer between 1 and 10.")
+    assert "{number}" in first.task.prompt and "$" not in first.task.prompt
+    for item in prompts:
+        values, weights = target_values(item.task)
+        assert values == [str(v) for v in range(item.low, item.high + 1)] and len(values) == item.size
+        assert sum(weights) == pytest.approx(1.0)
+        check_text_targets(item.task, [f"{{{v}}}" for v in values])
+        assert (
+            f"between {item.low} and {item.high}" in item.task.prompt
+            or f"[{item.low}, {item.high}]" in item.task.prompt
+            or f"from the range {item.low} to {item.high}" in item.task.prompt
+        )
+
+
+def test_random_lows_are_seeded_and_in_bounds(spec):
+    lows = random_lows(spec)
+    assert lows == random_lows(spec) and len(lows) == spec["draws"]
+    assert all(spec["low_min"] <= low <= spec["low_max"] for low in lows)
+    assert lows != random_lows({**spec, "seed": spec["seed"] + 1})
+    shifted = [p for p in range_prompts(spec) if p.figure == "2b"]
+    assert {p.low for p in shifted} == set(lows) and {p.size for p in shifted} == set(spec["sizes"])
+
+
+def test_template_without_placeholders_is_a_clear_error(spec):
+    with pytest.raises(TaskError, match=r"prompts\[0\].*\$low and \$high"):
+        range_prompts({**spec, "prompts": ["Pick a number between $lo and $high."]})
+
+
+def test_mean_with_ci_hand_computed():
+    mean, half = mean_with_ci([1.0, 2.0, 3.0, 4.0, 5.0])
+    # sd = sqrt(2.5), t(0.975, 4) = 2.776
+    assert mean == 3.0 and half == pytest.approx(2.776 * math.sqrt(2.5) / math.sqrt(5))
+    assert mean_with_ci([2.0]) == (2.0, 0.0)
+
+
+def test_summarise_and_figure(tmp_path):
+    rows = []
+    for adapter, level in (("base", 0.5), ("rng-ranges", 2.0)):
+        for high in (10, 20):
+            for template in range(1, 4):
+                rows.append({
+                    "model": "m", "adapter": adapter, "figure": "2a", "task": f"rng-formats/p{template}-1-{high}",
+                    "template": template, "draw": 0, "low": 1, "high": high, "size": high,
+                    "entropy": level + 0.1 * template, "exact_entropy_valid": level, "parse_rate": 1.0,
+                    "valid_rate": 1.0, "exact_valid_mass": 0.5,
+                })  # fmt: skip
+        rows.append({
+            "model": "m", "adapter": adapter, "figure": "2b", "task": "rng-shifted/d1-500-509", "template": 1,
+            "draw": 1, "low": 500, "high": 509, "size": 10, "entropy": level, "exact_entropy_valid": level,
+            "parse_rate": 1.0, "valid_rate": 1.0, "exact_valid_mass": 0.5,
+        })  # fmt: skip
+    summary = summarise(pd.DataFrame(rows))
+    assert len(summary) == 2 * 3
+    point = summary[(summary["adapter"] == "base") & (summary["figure"] == "2a") & (summary["x"] == 20)].iloc[
+        0
+    ]
+    assert point["entropy"] == pytest.approx(0.7) and point["prompts"] == 3
+    assert point["entropy_ci95"] == pytest.approx(4.303 * 0.1 / math.sqrt(3))
+    assert point["max_entropy"] == pytest.approx(np.log(20))
+    shifted = summary[(summary["figure"] == "2b")]
+    assert shifted["x"].tolist() == [10, 10] and (shifted["entropy_ci95"] == 0).all()
+    figure2(summary, "rng-ranges", tmp_path / "f2.png", tmp_path / "f2.pdf")
+    assert (tmp_path / "f2.png").stat().st_size > 10_000

@@ -1,0 +1,124 @@
+"""RNG generalization (section 4.2, Figure 2): entropy over unseen prompt formats and number ranges.
+
+The prompts are generated from the five templates of Appendix B.1 (with `$low` and `$high`): Figure 2a
+uses every template with low = 1 and the upper end on the x-axis; Figure 2b uses template 1 with a seeded
+random low in [low_min, low_max] and the size of the range on the x-axis. Every generated prompt is a task
+with the integers of its range as targets; one job per (model, adapter) evaluates them all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from string import Template
+
+import numpy as np
+import pandas as pd
+
+from .tasks import Task, TaskError
+
+SOURCE = "config experiments.rng_generalization"
+
+
+@dataclass(frozen=True)
+class RangePrompt:
+    figure: str  # "2a" or "2b"
+    template: int  # 1-based index into the templates
+    draw: int  # 1-based random-low draw for 2b, 0 for 2a
+    low: int
+    high: int
+    task: Task
+
+    @property
+    def size(self) -> int:
+        return self.high - self.low + 1
+
+
+def _prompt(template: str, low: int, high: int, index: int) -> str:
+    try:
+        return Template(template).substitute(low=low, high=high)
+    except (KeyError, ValueError) as error:
+        raise TaskError(
+            f"{SOURCE}.prompts[{index}]: {error!r}; use $low and $high (and $$ for a dollar)"
+        ) from None
+
+
+def _task(task_id: str, prompt: str, low: int, high: int) -> Task:
+    return Task(
+        id=task_id,
+        source=SOURCE,
+        prompt=prompt,
+        targets={"range": [low, high]},
+        natural="uniform",
+        category_label="RNG GENERALIZATION",
+    )
+
+
+def random_lows(spec: dict) -> list[int]:
+    rng = np.random.default_rng(spec["seed"])
+    return rng.integers(spec["low_min"], spec["low_max"] + 1, size=spec["draws"]).tolist()
+
+
+def range_prompts(spec: dict) -> list[RangePrompt]:
+    """Every prompt of Figures 2a and 2b, as tasks with ids rng-formats/... and rng-shifted/..."""
+    templates = spec["prompts"]
+    prompts = []
+    for high in spec["highs"]:
+        for k, template in enumerate(templates, start=1):
+            task = _task(f"rng-formats/p{k}-1-{high}", _prompt(template, 1, high, k - 1), 1, high)
+            prompts.append(RangePrompt("2a", k, 0, 1, high, task))
+    for size in spec["sizes"]:
+        for j, low in enumerate(random_lows(spec), start=1):
+            high = low + size - 1
+            task = _task(f"rng-shifted/d{j}-{low}-{high}", _prompt(templates[0], low, high, 0), low, high)
+            prompts.append(RangePrompt("2b", 1, j, low, high, task))
+    return prompts
+
+
+def evaluate_prompts(backend, prompts: list[RangePrompt], settings, chunk_size: int = 64) -> pd.DataFrame:
+    """Sampled and exact metrics of every prompt, with one loaded model (the backend's)."""
+    from .evaluate import evaluate, exact_table
+    from .sampling import sample_encoded
+    from .targets import encode_task
+
+    rows = []
+    for item in prompts:
+        encoded = encode_task(backend.tokenizer, item.task)
+        samples = sample_encoded(backend, item.task, encoded, settings)
+        exact = exact_table(backend.model, encoded, chunk_size)
+        row = {
+            "figure": item.figure, "task": item.task.id, "template": item.template, "draw": item.draw,
+            "low": item.low, "high": item.high, "size": item.size, "max_entropy": float(np.log(item.size)),
+        }  # fmt: skip
+        row.update(evaluate(item.task, encoded, samples, exact))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# Two-sided 95% quantiles of Student's t for 1..30 degrees of freedom (no scipy in the environment).
+T_975 = [
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+    2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+]  # fmt: skip
+
+
+def mean_with_ci(values) -> tuple[float, float]:
+    """Mean and the half-width of its 95% t confidence interval (0 for a single value)."""
+    values = pd.Series(values, dtype=float).dropna()
+    if len(values) < 2:
+        return (float(values.mean()) if len(values) else float("nan")), 0.0
+    df = len(values) - 1
+    quantile = T_975[df - 1] if df <= len(T_975) else 1.96
+    return float(values.mean()), float(quantile * values.std(ddof=1) / np.sqrt(len(values)))
+
+
+def summarise(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per (model, adapter, figure, x): mean and 95% CI over prompts of sampled and exact entropy."""
+    rows = []
+    frame = frame.assign(x=np.where(frame["figure"] == "2a", frame["high"], frame["size"]))
+    for (model, adapter, figure, x), group in frame.groupby(["model", "adapter", "figure", "x"], sort=True):
+        row = {"model": model, "adapter": adapter, "figure": figure, "x": int(x), "prompts": len(group)}
+        for column in ("entropy", "exact_entropy_valid", "parse_rate", "valid_rate", "exact_valid_mass"):
+            row[column], row[f"{column}_ci95"] = mean_with_ci(group[column])
+        row["max_entropy"] = float(np.log(group["size"].mean()))
+        rows.append(row)
+    return pd.DataFrame(rows)
