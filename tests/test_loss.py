@@ -135,3 +135,18 @@ def test_early_stop_at_the_entropy_bound(model_dir, tokenizer, tmp_path):
     rows = train_adapter(load_model(model_dir), [task], tmp_path / "a", tmp_path / "log.csv", settings)
     assert len(rows) == 1 and rows[0]["updated"] is False
     assert loss_bound([task]) == pytest.approx(math.log(2))
+
+
+def test_minibatch_early_stop_waits_for_an_epoch_of_prompts(model_dir, tokenizer, tmp_path):
+    from diffuse.models import load_model
+
+    tasks = [_toy_task(tokenizer, ["red", "green", "blue"], [1 / 3] * 3) for _ in range(3)]
+    # One prompt of three per step: the stop rule averages the last three step losses, so even a
+    # threshold every loss meets cannot stop training before step 3.
+    settings = TrainSettings(
+        target_modules=["q_proj"], max_steps=6, batch_size=2, prompts_per_step=1, early_stop_gamma=1e6
+    )
+    rows = train_adapter(load_model(model_dir), tasks, tmp_path / "a", tmp_path / "log.csv", settings)
+    assert [row["updated"] for row in rows] == [True, True, False]
+    assert rows[-1]["loss_window_mean"] == pytest.approx(np.mean([row["loss"] for row in rows]))
+    assert all(row["batch_prompts"] == 1 and row["batch_pairs"] == 2 for row in rows)

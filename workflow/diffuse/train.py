@@ -146,6 +146,8 @@ def train_adapter(
         [len(t.targets) for t in tasks], settings.batch_size, settings.seed, settings.prompts_per_step
     )
     bound = loss_bound(tasks)
+    # A minibatch loss is a noisy estimate: early stop on its mean over the last epoch of prompts.
+    window = 1 if schedule.full_batch else math.ceil(len(tasks) / schedule.per_step)
     threshold = (
         bound * (1 + settings.early_stop_gamma) if settings.early_stop_gamma is not None else -math.inf
     )
@@ -156,7 +158,8 @@ def train_adapter(
         batch = schedule.next()
         optimizer.zero_grad(set_to_none=True)
         loss, mass = train_step(model, tasks, batch, settings)
-        stop = loss <= threshold
+        recent = [row["loss"] for row in rows[-(window - 1) :]] + [loss] if window > 1 else [loss]
+        stop = len(recent) == window and float(np.mean(recent)) <= threshold
         if not stop:
             optimizer.step()
         rows.append(
@@ -165,6 +168,7 @@ def train_adapter(
                 "loss": loss,
                 "entropy_bound": bound,
                 "early_stop_threshold": threshold if math.isfinite(threshold) else float("nan"),
+                "loss_window_mean": float(np.mean(recent)),
                 "valid_mass": mass,
                 "batch_pairs": sum(len(indices) for _, indices, _ in batch),
                 "batch_prompts": len(batch),
