@@ -53,7 +53,7 @@ def copy_repo(dest: Path) -> Path:
     return dest
 
 
-def run_snakemake(workdir: Path, *args: str, timeout: int = 900):
+def run_snakemake(workdir: Path, *args: str, timeout: int = 1800):
     """Snakemake from this interpreter's environment, in `workdir`; returns the CompletedProcess."""
     import subprocess
     import sys
