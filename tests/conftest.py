@@ -53,12 +53,27 @@ def copy_repo(dest: Path) -> Path:
     return dest
 
 
-def run_snakemake(workdir: Path, *args: str, timeout: int = 1800):
-    """Snakemake from this interpreter's environment, in `workdir`; returns the CompletedProcess."""
+def run_snakemake(workdir: Path, *args: str, timeout: int = 1800, env: dict | None = None):
+    """Snakemake from this interpreter's environment, in `workdir`; returns the CompletedProcess.
+
+    On timeout the process is killed (SIGKILL): a hung status check ignores SIGTERM.
+    """
     import subprocess
     import sys
 
     return subprocess.run(
         [sys.executable, "-m", "snakemake", *args],
-        cwd=workdir, capture_output=True, text=True, timeout=timeout,
+        cwd=workdir, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
     )  # fmt: skip
+
+
+SMOKE = ("--cores", "2", "--configfile", "config/smoke.yaml")
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory) -> Path:
+    """The whole DAG on the smoke configuration, run locally in a copy of the repository."""
+    tree = copy_repo(tmp_path_factory.mktemp("smoke"))
+    result = run_snakemake(tree, *SMOKE)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return tree

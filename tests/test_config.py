@@ -115,6 +115,14 @@ def test_snakemake_dry_run_of_the_default_config(tree):
     assert "train_adapter" in result.stdout and "figure1" in result.stdout
 
 
+def test_paper_config_plans_the_three_models_with_vllm(tree):
+    result = run_snakemake(tree, "-n", "--cores", "8", "--configfile", "config/paper.yaml", timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for model in ("llama-2-13b-chat", "mistral-7b-instruct", "gemma-7b-it"):
+        assert f"results/models/{model}" in result.stdout
+    assert "smollm2-135m" not in result.stdout
+
+
 def test_leave_one_out_trainsets(config):
     from diffuse.config import leave_one_out_evaluated
 

@@ -9,19 +9,9 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, copy_repo, run_snakemake
+from conftest import REPO, SMOKE, run_snakemake
 
 pytestmark = pytest.mark.integration
-
-SMOKE = ("--cores", "2", "--configfile", "config/smoke.yaml")
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    tree = copy_repo(tmp_path_factory.mktemp("smoke"))
-    result = run_snakemake(tree, *SMOKE)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    return tree
 
 
 def test_outputs_exist(smoke_run):

@@ -11,11 +11,12 @@ from .targets import EncodedTask
 from .tasks import Task, read_value_file
 
 
-def exact_table(model, encoded: EncodedTask, chunk_size: int = 64) -> pd.DataFrame:
-    """p_theta(y|x) for every target y: columns value, weight (p*), logprob, prob, prob_valid."""
-    from .lm import exact_logprobs
-
-    logprobs = exact_logprobs(model, encoded.prompt_ids, encoded.target_ids, chunk_size).numpy().astype(float)
+def exact_table(encoded: EncodedTask, logprobs) -> pd.DataFrame:
+    """p_theta(y|x) for every target y from its log-probability (a backend's `exact_logprobs`):
+    columns value, weight (p*), n_tokens, logprob, prob, prob_valid."""
+    logprobs = np.asarray(logprobs, dtype=float)
+    if logprobs.shape != (len(encoded.target_ids),):
+        raise ValueError(f"{logprobs.shape[0]} log-probabilities for {len(encoded.target_ids)} targets")
     probs = np.exp(logprobs)
     return pd.DataFrame(
         {

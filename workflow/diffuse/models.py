@@ -38,14 +38,66 @@ def embedded_gguf_path(source: str) -> Path:
     return path
 
 
+def is_hub_id(source: str) -> bool:
+    """'owner/name' that is not an existing local folder."""
+    return not source.startswith("embedded:") and not Path(source).exists() and source.count("/") == 1
+
+
+# What a causal LM needs from a hub repository: no .bin/.pth duplicates, no GGUF/ONNX variants.
+HUB_FILES = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken"]
+
+
+class ModelDownloadError(RuntimeError):
+    """A hub model could not be downloaded; the message says why and what to do."""
+
+
+def download_hub_model(repo_id: str, out_dir: str | os.PathLike, revision: str | None = None) -> Path:
+    """Download a hub model's safetensors, config and tokenizer into out_dir (token: HF_TOKEN)."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
+
+    token = os.environ.get("HF_TOKEN") or None
+    try:
+        snapshot_download(
+            repo_id, revision=revision, local_dir=str(out_dir), allow_patterns=HUB_FILES, token=token
+        )
+    except GatedRepoError as error:
+        raise ModelDownloadError(
+            f"{repo_id} is gated: accept its licence on the hub and export HF_TOKEN with access ({error})"
+        ) from error
+    except RepositoryNotFoundError as error:
+        hint = "" if token else " (HF_TOKEN is not set: private or gated models need it)"
+        raise ModelDownloadError(f"{repo_id}: no such model on the hub, or no access{hint}") from error
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as error:
+        raise ModelDownloadError(
+            f"could not download {repo_id}: no network, or the hub is unreachable ({type(error).__name__}: "
+            f"{error}). Download on a machine with network (e.g. the cluster's login node: "
+            f"snakemake --cores 1 results/models/<name>) or point models.<name>.source at a local folder."
+        ) from error
+    if not list(Path(out_dir).glob("*.safetensors")):
+        raise ModelDownloadError(f"{repo_id} has no safetensors weights; convert it or use a local folder")
+    return Path(out_dir)
+
+
 def materialise_model(source: str, out_dir: str | os.PathLike, dtype: str = "float32") -> None:
     """Write `source` as an ordinary Hugging Face folder (safetensors, tokenizer, chat template).
 
-    `source` is an embedded model name (`embedded:...`), a hub id, or a local folder. Hub downloads
-    honour HF_TOKEN and fail with the hub's own error when there is no network.
+    `source` is an embedded model name (`embedded:...`: its GGUF is dequantised and saved), a hub id
+    (downloaded as is, HF_TOKEN from the environment; a clear ModelDownloadError without network or
+    access), or a local folder (loaded and saved).
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    out_dir = Path(out_dir)
+    if is_hub_id(source):
+        download_hub_model(source, out_dir)
+        check_chat_template(AutoTokenizer.from_pretrained(str(out_dir)), source)
+        return
     kwargs: dict = {"dtype": DTYPES[dtype]}
     if source.startswith("embedded:"):
         gguf = embedded_gguf_path(source)
@@ -53,20 +105,23 @@ def materialise_model(source: str, out_dir: str | os.PathLike, dtype: str = "flo
     else:
         location = source
     tokenizer = AutoTokenizer.from_pretrained(location, **{k: v for k, v in kwargs.items() if k != "dtype"})
+    check_chat_template(tokenizer, source)
     model = AutoModelForCausalLM.from_pretrained(location, **kwargs)
     if "gguf_file" in kwargs:
         # GGUF weights are dequantised into plain Linear layers; drop the quantizer so they can be saved.
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+
+
+def check_chat_template(tokenizer, source: str) -> None:
     if tokenizer.chat_template is None:
         raise ValueError(
             f"model {source!r} has no chat template; diffuse needs an instruction-tuned chat model"
         )
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
 
 
 def load_tokenizer(model_dir: str | os.PathLike):
@@ -81,10 +136,14 @@ def load_model(
     dtype: str = "float32",
     merge: bool = False,
 ):
-    """Load a materialised model in eval mode, optionally with a LoRA adapter (merged for fast sampling)."""
+    """Load a materialised model in eval mode, optionally with a LoRA adapter (merged for fast sampling).
+
+    The model goes to the GPU when torch sees one (a cluster job), else stays on the CPU.
+    """
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=DTYPES[dtype])
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=DTYPES[dtype], device_map=device)
     if adapter_dir is not None:
         from peft import PeftModel
 

@@ -84,7 +84,9 @@ def evaluate_prompts(backend, prompts: list[RangePrompt], settings, chunk_size: 
     for item in prompts:
         encoded = encode_task(backend.tokenizer, item.task)
         samples = sample_encoded(backend, item.task, encoded, settings)
-        exact = exact_table(backend.model, encoded, chunk_size)
+        exact = exact_table(
+            encoded, backend.exact_logprobs(encoded.prompt_ids, encoded.target_ids, chunk_size)
+        )
         row = {
             "figure": item.figure, "task": item.task.id, "template": item.template, "draw": item.draw,
             "low": item.low, "high": item.high, "size": item.size, "max_entropy": float(np.log(item.size)),

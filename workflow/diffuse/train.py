@@ -113,7 +113,9 @@ def train_step(
         mass = 0.0
         for k, (_, chunk) in enumerate(chunks):
             logp = target_logprobs(model, state, [task.targets[j].ids for j in chunk])
-            weights = torch.tensor([task.targets[j].weight for j in chunk], dtype=logp.dtype)
+            weights = torch.tensor(
+                [task.targets[j].weight for j in chunk], dtype=logp.dtype, device=logp.device
+            )
             loss = diffuse_loss(logp, weights) * scale
             # The prompt's graph is shared by all chunks: keep it until the last one.
             loss.backward(retain_graph=k < len(chunks) - 1)

@@ -1,8 +1,16 @@
 # Input functions shared by the rules.
 
+# The sampling rules' conda env: the vllm backend needs vLLM installed beside the core pins.
+SAMPLING_ENV = "../../envs/diffuse-vllm.yaml" if config["sampling"]["backend"] == "vllm" else "../../envs/diffuse.yaml"
+
 
 def model_dir(wildcards):
     return f"results/models/{wildcards.model}"
+
+
+def model_mem_mb(wildcards):
+    """Memory of a job that loads the model (models.<name>.mem_mb; a cluster job gets it as --mem)."""
+    return config["models"][wildcards.model].get("mem_mb", 8000)
 
 
 def adapter_dir(wildcards):

@@ -11,6 +11,7 @@ rule ssa_names:
         seed=config["ssa"]["seed"],
     resources:
         mem_mb=4000,
+        runtime=10,
     conda:
         "../../envs/diffuse.yaml"
     script:

@@ -11,14 +11,16 @@ rule sample:
     params:
         task=lambda wc: TASKS[wc.task],
         backend=config["sampling"]["backend"],
+        backend_options=config["sampling"].get(config["sampling"]["backend"], {}),
         sampling=lambda wc: sampling_settings(config, wc.task),
         dtype=lambda wc: config["models"][wc.model].get("dtype", "float32"),
     threads: workflow.cores
     resources:
-        mem_mb=8000,
+        gpu=1,
+        mem_mb=model_mem_mb,
         runtime=120,
     conda:
-        "../../envs/diffuse.yaml"
+        SAMPLING_ENV
     script:
         "../scripts/sample.py"
 
@@ -38,7 +40,8 @@ rule exact:
         dtype=lambda wc: config["models"][wc.model].get("dtype", "float32"),
     threads: workflow.cores
     resources:
-        mem_mb=8000,
+        gpu=1,
+        mem_mb=model_mem_mb,
         runtime=60,
     conda:
         "../../envs/diffuse.yaml"

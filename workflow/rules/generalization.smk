@@ -50,15 +50,17 @@ rule rng_generalization:
     params:
         spec=config["experiments"].get("rng_generalization"),
         backend=config["sampling"]["backend"],
+        backend_options=config["sampling"].get(config["sampling"]["backend"], {}),
         sampling=sampling_settings(config, "rng-formats/any"),
         dtype=lambda wc: config["models"][wc.model].get("dtype", "float32"),
         chunk_size=config["exact"].get("chunk_size", 64),
     threads: workflow.cores
     resources:
-        mem_mb=8000,
+        gpu=1,
+        mem_mb=model_mem_mb,
         runtime=120,
     conda:
-        "../../envs/diffuse.yaml"
+        SAMPLING_ENV
     script:
         "../scripts/rng_generalization.py"
 

@@ -7,7 +7,8 @@ rule materialise_model:
     params:
         source=lambda wc: config["models"][wc.model]["source"],
     resources:
-        mem_mb=8000,
+        mem_mb=model_mem_mb,
+        runtime=60,
     conda:
         "../../envs/diffuse.yaml"
     script:
@@ -25,6 +26,7 @@ rule encode_targets:
         "results/logs/encode_targets/{model}/{task}.log",
     params:
         task=lambda wc: TASKS[wc.task],
+    localrule: True
     conda:
         "../../envs/diffuse.yaml"
     script:

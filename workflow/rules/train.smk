@@ -12,7 +12,8 @@ rule train_adapter:
         dtype=lambda wc: config["models"][wc.model].get("train_dtype", "float32"),
     threads: workflow.cores
     resources:
-        mem_mb=8000,
+        gpu=1,
+        mem_mb=model_mem_mb,
         runtime=240,
     conda:
         "../../envs/diffuse.yaml"

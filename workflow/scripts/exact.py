@@ -1,11 +1,12 @@
 from diffuse.evaluate import exact_table
-from diffuse.models import load_model
 from diffuse.runlog import start_job
+from diffuse.sampling import HFBackend
 from diffuse.targets import EncodedTask
 
 start_job(snakemake)
 
-adapter = snakemake.input.adapter or None
-model = load_model(snakemake.input.model, adapter, dtype=snakemake.params.dtype)
+# Teacher forcing through transformers whatever the sampling backend: the reference numbers.
+backend = HFBackend(snakemake.input.model, snakemake.input.adapter or None, snakemake.params.dtype)
 encoded = EncodedTask.load(snakemake.input.targets)
-exact_table(model, encoded, snakemake.params.chunk_size).to_parquet(snakemake.output[0], index=False)
+logprobs = backend.exact_logprobs(encoded.prompt_ids, encoded.target_ids, snakemake.params.chunk_size)
+exact_table(encoded, logprobs).to_parquet(snakemake.output[0], index=False)

@@ -16,6 +16,12 @@ settings = SamplingSettings(
 adapter = snakemake.input.adapter or None
 encoded = EncodedTask.load(snakemake.input.targets)
 table = sample_task(
-    snakemake.params.backend, snakemake.input.model, adapter, snakemake.params.task, encoded, settings
+    snakemake.params.backend,
+    snakemake.input.model,
+    adapter,
+    snakemake.params.task,
+    encoded,
+    settings,
+    snakemake.params.backend_options,
 )
 table.to_parquet(snakemake.output[0], index=False)

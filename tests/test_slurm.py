@@ -1,0 +1,136 @@
+"""`--profile slurm` against a real single-node Slurm started on this machine (tests/local_slurm.py).
+
+The smoke configuration's Figure 1 / Table 1 branch goes through sbatch end to end and must give the same
+numbers as the local run. The node advertises one generic `gpu` (backed by /dev/null), so GPU rules are
+submitted with their real `--gpus=1` request and scheduled; torch still computes on the CPU. Skipped where
+Slurm cannot run (not root, packages missing) unless DIFFUSE_REQUIRE_SLURM is set, as `.ci/run` does.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+import local_slurm
+import pandas as pd
+import pytest
+from conftest import copy_repo, run_snakemake
+
+pytestmark = pytest.mark.integration
+
+TARGETS = ("results/tables/table1.csv", "results/figures/figure1.png")
+GPU_RULES = {"train_adapter", "sample", "exact", "rng_generalization"}
+
+
+def slurm_args(root: Path) -> tuple[str, ...]:
+    # Targets go before these: the options take several values.
+    # The profile's account and partition are a cluster's; this one has no accounting and a partition 'cpu'.
+    # squeue, not sacct, reports job states without slurmdbd (sacct would hang: shared/notes/slurm-local.md).
+    return (
+        "--cores", "2", "--profile", "slurm", "--configfile", "config/smoke.yaml", "--verbose",
+        "--slurm-status-command", "squeue", "--slurm-logdir", str(root / "jobs"),
+        "--default-resources", "slurm_partition=cpu", "mem_mb=2000", "runtime=30",
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    problem = local_slurm.missing_requirements()
+    if problem:
+        if os.environ.get("DIFFUSE_REQUIRE_SLURM"):
+            pytest.fail(f"DIFFUSE_REQUIRE_SLURM is set but {problem}")
+        pytest.skip(problem)
+    root = tmp_path_factory.mktemp("slurm")
+    env = local_slurm.start(root)
+    yield root, env
+    local_slurm.stop(root)
+    assert local_slurm.running(root) == [], "Slurm daemons still running after stop"
+
+
+@pytest.fixture(scope="module")
+def slurm_run(cluster, tmp_path_factory):
+    root, env = cluster
+    tree = copy_repo(tmp_path_factory.mktemp("slurm-tree"))
+    started = time.monotonic()
+    result = run_snakemake(tree, *TARGETS, *slurm_args(root), timeout=1500, env=env)
+    seconds = time.monotonic() - started
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-6000:]
+    (root / "snakemake.log").write_text(log)
+    print(f"slurm run: {seconds:.0f} s")
+    return tree, log
+
+
+def sbatch_calls(log: str) -> dict[str, list[str]]:
+    """Rule name -> the sbatch command lines the plugin ran for it (from its --verbose log)."""
+    calls: dict[str, list[str]] = {}
+    for line in log.splitlines():
+        if "sbatch call: sbatch" in line:
+            rule = re.search(r"--comment '?rule_([A-Za-z0-9_]+?)(?:_wildcards_|'|\s)", line).group(1)
+            calls.setdefault(rule, []).append(line.split("sbatch call: ", 1)[1])
+    return calls
+
+
+def test_heavy_rules_are_submitted_with_their_resources(slurm_run):
+    _, log = slurm_run
+    calls = sbatch_calls(log)
+    assert set(calls) == {"materialise_model", "ssa_names", "train_adapter", "sample", "exact"}, calls
+    assert len(calls["sample"]) == 4 and len(calls["exact"]) == 4 and len(calls["train_adapter"]) == 2
+    for rule, lines in calls.items():
+        memory = 4000 if rule == "ssa_names" else 8000  # the rule's own mem_mb (models.<name>.mem_mb)
+        for line in lines:
+            assert "-p cpu" in line and f"--mem {memory}" in line and " -t " in line, line
+            if rule in GPU_RULES:
+                assert "--gpus=1" in line and "--cpus-per-task=2" in line, line
+            else:
+                assert "--gpus" not in line and "--cpus-per-task=1" in line, line
+    print("\n".join(f"{rule}: {lines[0].split(' --wrap')[0]}" for rule, lines in sorted(calls.items())))
+
+
+def test_jobs_really_ran_under_slurm(slurm_run, cluster):
+    _, env = cluster
+    import subprocess
+
+    jobs = subprocess.run(
+        ["squeue", "--states=all", "--noheader", "--Format=JobID:12,State:14,tres-per-job:16,Comment:300"],
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=20, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    rows = [line.split() for line in jobs]
+    assert len(rows) == 12 and {state for _, state, _, _ in rows} == {"COMPLETED"}, jobs
+    for _, _, tres, comment in rows:
+        rule = re.match(r"rule_([a-z0-9_]+?)(_wildcards_|$)", comment).group(1)
+        # Slurm granted the node's generic gpu to exactly the GPU rules' jobs.
+        assert (tres == "gres:gpu:1") == (rule in GPU_RULES), (rule, tres)
+
+
+def test_outputs_match_a_local_run(slurm_run, smoke_run):
+    tree, _ = slurm_run
+    pd.testing.assert_frame_equal(
+        pd.read_csv(smoke_run / "results/tables/table1.csv"), pd.read_csv(tree / "results/tables/table1.csv")
+    )
+    for adapter, task in [
+        ("base", "numbers/rng"),
+        ("rng", "numbers/rng"),
+        ("babynames", "babynames/random-name"),
+    ]:
+        for kind in ("samples", "exact"):
+            path = f"results/{kind}/smollm2-135m/{adapter}/{task}.parquet"
+            pd.testing.assert_frame_equal(pd.read_parquet(smoke_run / path), pd.read_parquet(tree / path))
+
+
+def test_a_failing_job_fails_the_run(slurm_run, cluster):
+    root, env = cluster
+    tree, _ = slurm_run
+    # Corrupt the weights in place: the next job that loads the model fails inside Slurm.
+    weights = tree / "results/models/smollm2-135m/model.safetensors"
+    weights.write_bytes(b"not a safetensors file")
+    target = "results/samples/smollm2-135m/base/days-dates/day-0.parquet"
+    result = run_snakemake(tree, target, *slurm_args(root), timeout=600, env=env)
+    log = result.stdout + result.stderr
+    assert result.returncode != 0, log[-4000:]
+    assert "FAILED" in log and "sample" in log, log[-4000:]
+    assert not (tree / target).exists(), "a failed job left its output behind"
+    shutil.rmtree(tree / "results/models")
