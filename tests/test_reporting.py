@@ -5,7 +5,15 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
-from diffuse.reporting import condition_of, figure3, leave_one_out_frame, leave_one_out_summary, with_paper
+from diffuse.reporting import (
+    EXACT_CONTEXT,
+    condition_of,
+    figure3,
+    leave_one_out_frame,
+    leave_one_out_summaries,
+    leave_one_out_summary,
+    with_paper,
+)
 
 
 def metrics_row(model, adapter, task, coverage, entropy):
@@ -44,6 +52,12 @@ def test_leave_one_out_means_over_prompts(rows):
     assert coverage.set_index("category").loc["NUMBERS"].tolist() == [2.5, 6.5, 10.5]
     entropy = leave_one_out_summary(per_task, "entropy", ["NUMBERS", "FRUITS"])
     assert entropy["category"].tolist() == ["NUMBERS", "FRUITS"]
+    both = leave_one_out_summaries(per_task, {"entropy": "", **EXACT_CONTEXT}, ["NUMBERS", "FRUITS"])
+    assert both["category"].tolist() == ["NUMBERS", "FRUITS"]
+    assert {"m OOD", "m OOD exact entropy", "m OOD valid mass"} <= set(both.columns)
+    numbers = both.set_index("category").loc["NUMBERS"]
+    assert numbers["m ID exact entropy"] == pytest.approx(numbers["m ID"] + 0.1)
+    assert numbers["m Baseline valid mass"] == pytest.approx(0.5)
 
 
 def test_paper_table5_beside_ours(rows):

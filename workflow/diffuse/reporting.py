@@ -221,6 +221,22 @@ def leave_one_out_summary(per_task: pd.DataFrame, value: str, labels: list[str])
     return table.reset_index().rename(columns={"label": "category"})
 
 
+def leave_one_out_summaries(
+    per_task: pd.DataFrame, values: dict[str, str], labels: list[str]
+) -> pd.DataFrame:
+    """Several means side by side: `values` maps a metric to the suffix of its columns ('' for the first)."""
+    tables = []
+    for value, suffix in values.items():
+        table = leave_one_out_summary(per_task, value, labels).set_index("category")
+        tables.append(table.add_suffix(suffix))
+    return pd.concat(tables, axis=1).reset_index()
+
+
+# Beside each sampled figure of Tables 5 and 6: how often answers parsed, and the exact view of the same model.
+SAMPLED_CONTEXT = {"parse_rate": " parse rate"}
+EXACT_CONTEXT = {"exact_entropy_valid": " exact entropy", "exact_valid_mass": " valid mass"}
+
+
 def with_paper(table: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
     """Our table with the paper's numbers (wide, one column per paper model and condition) beside it."""
     wide = paper.pivot_table(index="category", columns="model", values=["Baseline", "OOD"])
