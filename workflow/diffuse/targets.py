@@ -61,9 +61,35 @@ def _tokenize(tokenizer, text: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def prompt_text(tokenizer, prompt: str, response_prefix: str = "") -> str:
+PROBE = "PROBEANSWER"
+
+
+def assistant_separator(tokenizer, prompt: str, where: str = "") -> str:
+    """What the template writes between the generation prompt and the assistant's content.
+
+    Empty for most templates; Llama-2-chat writes ' ' (`' ' + content.strip() + ' ' + eos_token`) and
+    adds nothing at the generation prompt, so the model itself writes that space.
+    """
     user = [{"role": "user", "content": prompt}]
-    return _render(tokenizer, user, add_generation_prompt=True) + response_prefix
+    generation = _render(tokenizer, user, add_generation_prompt=True)
+    full = _render(tokenizer, user + [{"role": "assistant", "content": PROBE}])
+    at = full.find(PROBE, len(generation)) if full.startswith(generation) else -1
+    if at < 0 or full[len(generation) : at].strip():
+        raise TaskError(
+            f"{where}the chat template does not render the assistant turn as the generation prompt followed by "
+            "the answer; check response_prefix and the template"
+        )
+    return full[len(generation) : at]
+
+
+def prompt_text(tokenizer, prompt: str, response_prefix: str = "") -> str:
+    """The rendered prompt a sample continues: the generation prompt, then any forced response prefix."""
+    user = [{"role": "user", "content": prompt}]
+    generation = _render(tokenizer, user, add_generation_prompt=True)
+    if not response_prefix:
+        return generation
+    # A forced prefix comes after whatever the template writes before the assistant's content.
+    return generation + assistant_separator(tokenizer, prompt) + response_prefix
 
 
 def _strip_trailing_whitespace(tokenizer, ids: list[int]) -> list[int]:
@@ -79,25 +105,34 @@ def encode_target(tokenizer, task: Task, prompt_ids: list[int], rendered_prompt:
     user = [{"role": "user", "content": task.prompt}]
     content = task.response_prefix + text
     full = _render(tokenizer, user + [{"role": "assistant", "content": content}])
-    if not full.startswith(rendered_prompt + text):
+    where = f"{task.source}: task {task.id!r}: "
+    # What the model writes after the rendered prompt: the template's separator (unless a forced prefix
+    # already holds it), then the answer.
+    answer = ("" if task.response_prefix else assistant_separator(tokenizer, task.prompt, where)) + text
+    if not full.startswith(rendered_prompt + answer):
         raise TaskError(
-            f"{task.source}: task {task.id!r}: the chat template does not render the assistant turn as the "
-            f"generation prompt followed by the answer (target {text!r}); check response_prefix and the template"
+            f"{where}the chat template does not render the assistant turn as the generation prompt followed by "
+            f"the answer (target {text!r}); check response_prefix and the template"
         )
-    if task.end_of_turn:
-        full_ids = _tokenize(tokenizer, full)
-    else:
-        full_ids = _tokenize(tokenizer, rendered_prompt + text)
-    if full_ids[: len(prompt_ids)] != prompt_ids:
-        raise TaskError(
-            f"{task.source}: task {task.id!r}: the prompt tokens are not a prefix of the full chat encoding for "
-            f"target {text!r} (the tokenizer merges across the boundary); change response_prefix or target_format"
-        )
-    ids = full_ids[len(prompt_ids) :]
+
+    def continuation(written: str) -> list[int]:
+        """The tokens the model writes after the prompt to produce `written`."""
+        joint = _tokenize(tokenizer, rendered_prompt + written)
+        if joint[: len(prompt_ids)] == prompt_ids:
+            return joint[len(prompt_ids) :]
+        if task.response_prefix:
+            raise TaskError(
+                f"{where}the prompt tokens are not a prefix of the full chat encoding for target {text!r} "
+                "(the tokenizer merges across the boundary); change response_prefix or target_format"
+            )
+        # The template's own boundary merges with the answer (Mistral v0.1: "]{" after "[/INST]" is one
+        # token): encode the assistant's turn on its own, as the model's reference tokenizer does.
+        return _tokenize(tokenizer, written)
+
+    ids = continuation(full[len(rendered_prompt) :] if task.end_of_turn else answer)
     if task.end_of_turn:
         ids = _strip_trailing_whitespace(tokenizer, ids)
-        answer_only = _tokenize(tokenizer, rendered_prompt + text)[len(prompt_ids) :]
-        if ids == answer_only:  # the template writes nothing after the answer: close it with EOS
+        if ids == continuation(answer):  # the template writes nothing after the answer: close it with EOS
             if tokenizer.eos_token_id is None:
                 raise TaskError(f"task {task.id!r}: the template has no end of turn and the tokenizer no EOS")
             ids = ids + [tokenizer.eos_token_id]
