@@ -1,0 +1,49 @@
+"""The offline utility check (Figure 6): KL of a tuned model from the base along the base's greedy answers."""
+
+import copy
+
+import pandas as pd
+import pytest
+import torch
+from conftest import REPO
+
+from diffuse.utility import answer_logprobs, compare_on_answer, reference_answers, utility_table
+
+
+def test_instruction_set_is_balanced():
+    table = pd.read_csv(REPO / "data" / "utility" / "instructions.csv")
+    assert table["id"].is_unique and len(table) == 40
+    assert table["category"].value_counts().to_dict() == {
+        c: 10 for c in ("writing", "reasoning", "coding", "knowledge")
+    }
+
+
+def test_kl_and_loglik_against_a_hand_computation():
+    base = torch.log_softmax(torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), dim=-1)
+    tuned = torch.log_softmax(torch.tensor([[0.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), dim=-1)
+    row = compare_on_answer(base, tuned, [0, 1])
+    p, q = tuned[0].exp(), base[0].exp()
+    assert row["kl_per_token"] == pytest.approx(float((p * (p / q).log()).sum()) / 2)
+    assert row["kl_max"] == pytest.approx(float((p * (p / q).log()).sum()))
+    assert row["base_loglik_per_token"] == pytest.approx(float(base[0, 0] + base[1, 1]) / 2)
+    assert row["tuned_loglik_per_token"] == pytest.approx(float(tuned[0, 0] + tuned[1, 1]) / 2)
+    assert compare_on_answer(base, base, [0, 1])["kl_per_token"] == 0
+
+
+def test_real_model_against_itself_and_a_perturbed_copy(model, tokenizer):
+    instructions = pd.read_csv(REPO / "data" / "utility" / "instructions.csv").iloc[[0, 10, 20, 30]]
+    stop = [tokenizer.convert_tokens_to_ids("<|im_end|>")]
+    answers = reference_answers(model, tokenizer, instructions, max_new_tokens=16, stop_ids=stop)
+    assert all(0 < len(a) <= 16 for _, a in answers.values())
+    prompt, answer = answers["k01"]
+    logp = answer_logprobs(model, prompt, answer)
+    # The answer is greedy: each of its tokens is the argmax of the model's own next-token distribution.
+    assert logp.argmax(dim=-1).tolist() == answer
+    same = utility_table(model, model, instructions, answers)
+    assert len(same) == 4 and same["kl_per_token"].abs().max() < 1e-5
+    perturbed = copy.deepcopy(model)
+    with torch.no_grad():
+        perturbed.model.norm.weight.mul_(0.5)  # flatter next-token distributions everywhere
+    table = utility_table(model, perturbed, instructions, answers)
+    assert (table["kl_per_token"] > 0.01).all()
+    assert (table["tuned_loglik_per_token"] < table["base_loglik_per_token"]).all()

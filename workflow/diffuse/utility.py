@@ -1,0 +1,82 @@
+"""Utility retention offline (Figure 6): does diffuse tuning change how the model answers general instructions?
+
+For a fixed, versioned instruction set (data/utility/instructions.csv) the untuned model's greedy answer is
+the reference. Each tuned model is then scored on it by teacher forcing:
+- per-token KL(tuned || base) of the next-token distributions along the reference answer (0: unchanged);
+- the mean log-likelihood per token that each model gives the reference answer (the base model's is the
+  ceiling-like reference; a large drop means the tuned model would answer differently).
+MT-Bench, which needs a GPT-4 judge, is the optional online check (rule mt_bench).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import torch
+
+
+def chat_prompt_ids(tokenizer, instruction: str) -> list[int]:
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": instruction}], add_generation_prompt=True, tokenize=False
+    )
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+@torch.no_grad()
+def greedy_answer(model, prompt_ids: list[int], max_new_tokens: int, stop_ids: list[int]) -> list[int]:
+    """The model's greedy continuation, stopped after the first stop token (kept) or max_new_tokens."""
+    device = next(model.parameters()).device
+    out = model.generate(
+        torch.tensor([prompt_ids], device=device),
+        attention_mask=torch.ones(1, len(prompt_ids), dtype=torch.long, device=device),
+        do_sample=False,
+        max_new_tokens=max_new_tokens,
+        eos_token_id=list(stop_ids),
+        pad_token_id=stop_ids[0],
+    )
+    return out[0, len(prompt_ids) :].tolist()
+
+
+@torch.no_grad()
+def answer_logprobs(model, prompt_ids: list[int], answer_ids: list[int]) -> torch.Tensor:
+    """log-softmax of the next-token logits at every answer position: [len(answer), vocab], float32."""
+    device = next(model.parameters()).device
+    ids = torch.tensor([prompt_ids + answer_ids], device=device)
+    logits = model(input_ids=ids, logits_to_keep=len(answer_ids) + 1).logits[0, :-1]
+    return torch.log_softmax(logits.float(), dim=-1).cpu()
+
+
+def compare_on_answer(base_logp: torch.Tensor, tuned_logp: torch.Tensor, answer_ids: list[int]) -> dict:
+    """Per-token KL(tuned || base) and each model's mean log-likelihood of the answer."""
+    kl = (tuned_logp.exp() * (tuned_logp - base_logp)).sum(dim=-1)
+    index = torch.tensor(answer_ids).unsqueeze(1)
+    return {
+        "answer_tokens": len(answer_ids),
+        "kl_per_token": float(kl.mean()),
+        "kl_max": float(kl.max()),
+        "base_loglik_per_token": float(base_logp.gather(1, index).mean()),
+        "tuned_loglik_per_token": float(tuned_logp.gather(1, index).mean()),
+    }
+
+
+def reference_answers(base_model, tokenizer, instructions: pd.DataFrame, max_new_tokens: int, stop_ids):
+    """The untuned model's greedy answers: instruction id -> (prompt ids, answer ids)."""
+    answers = {}
+    for _, row in instructions.iterrows():
+        prompt = chat_prompt_ids(tokenizer, row["instruction"])
+        answers[row["id"]] = (prompt, greedy_answer(base_model, prompt, max_new_tokens, stop_ids))
+    return answers
+
+
+def utility_table(base_model, tuned_model, instructions: pd.DataFrame, answers: dict) -> pd.DataFrame:
+    """One row per instruction: category, KL and log-likelihoods of the tuned model against the base."""
+    rows = []
+    for row in instructions.itertuples(index=False):
+        prompt, answer = answers[row.id]
+        if not answer:
+            continue
+        base_logp = answer_logprobs(base_model, prompt, answer)
+        tuned_logp = answer_logprobs(tuned_model, prompt, answer)
+        rows.append(
+            {"id": row.id, "category": row.category, **compare_on_answer(base_logp, tuned_logp, answer)}
+        )
+    return pd.DataFrame(rows)
