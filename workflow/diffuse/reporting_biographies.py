@@ -1,0 +1,158 @@
+"""Section 6's tables and figures: Tables 2, 7 and 8, Figure 4 (diversity) and Figure 6 (utility retention)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .biographies import ATTRIBUTES, attribute_metrics, top_values, unigram_diversity  # noqa: E402
+
+CONDITIONS = ("Base", "OOD", "ID")
+CONDITION_COLORS = {"Base": "#7f7f7f", "OOD": "#ff7f0e", "ID": "#2ca02c"}
+ATTRIBUTE_LABELS = {
+    "first_name": "First name", "last_name": "Last name", "gender": "Gender", "birth_year": "Birth year",
+    "birth_place": "Birth place", "profession": "Profession",
+}  # fmt: skip
+TABLE7 = ("first_name", "last_name", "birth_year")
+TABLE8 = ("birth_place", "profession")
+
+
+def diversity_row(table: pd.DataFrame) -> dict:
+    """Normalised unigram diversity of the accomplishments and of whole biographies, and the parse rate."""
+    parsed = table[table["parsed"]]
+    whole = [" ".join(str(row[f]) for f in ATTRIBUTES + ("accomplishments",)) for _, row in parsed.iterrows()]
+    return {
+        "n_biographies": len(table),
+        "parse_rate": float(table["parsed"].mean()) if len(table) else float("nan"),
+        "accomplishments_diversity": unigram_diversity(parsed["accomplishments"].tolist()),
+        "biography_diversity": unigram_diversity(whole),
+    }
+
+
+def section6_tables(
+    tables: dict[tuple[str, str], pd.DataFrame],
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """From parsed biographies per (model, condition): attribute metrics (long), Table 2 (top 5), diversity."""
+    metrics, top, diversity = [], [], []
+    for (model, condition), table in tables.items():
+        metrics.append(attribute_metrics(table).assign(model=model, condition=condition))
+        top.append(top_values(table).assign(model=model, condition=condition))
+        diversity.append({"model": model, "condition": condition, **diversity_row(table)})
+    order = ["model", "condition"]
+    metrics = pd.concat(metrics, ignore_index=True)
+    top = pd.concat(top, ignore_index=True)
+    return (
+        metrics[order + [c for c in metrics.columns if c not in order]],
+        top[order + [c for c in top.columns if c not in order]],
+        pd.DataFrame(diversity),
+    )
+
+
+def paper_comparison(metrics: pd.DataFrame, paper: pd.DataFrame, attributes: tuple[str, ...]) -> pd.DataFrame:
+    """Tables 7 / 8: coverage and entropy per attribute and condition, ours beside the paper's Llama-2."""
+    ours = metrics[metrics["attribute"].isin(attributes)]
+    wide = ours.pivot_table(index="attribute", columns=["model", "condition"], values=["coverage", "entropy"])
+    wide.columns = [f"{model} {condition} {value}" for value, model, condition in wide.columns]
+    theirs = paper[paper["attribute"].isin(attributes)]
+    paper_wide = theirs.pivot_table(
+        index="attribute", columns=["model", "condition"], values=["coverage", "entropy"]
+    )
+    paper_wide.columns = [
+        f"paper {model} {condition} {value}" for value, model, condition in paper_wide.columns
+    ]
+    table = wide.join(paper_wide, how="left").reindex(list(attributes))
+    ordered = sorted(table.columns, key=lambda c: (c.startswith("paper"), c.split()[-1] != "coverage", c))
+    return table[ordered].reset_index()
+
+
+def figure4(metrics: pd.DataFrame, diversity: pd.DataFrame, out_png: str | Path, out_pdf: str | Path) -> None:
+    """(a) coverage of each categorical attribute per model and condition; (b) normalised unigram diversity."""
+    models = list(dict.fromkeys(metrics["model"]))
+    conditions = [c for c in CONDITIONS if c in set(metrics["condition"])]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.2), gridspec_kw={"width_ratios": [2.2, 1]})
+    groups = [(m, a) for m in models for a in ATTRIBUTES]
+    width = 0.8 / len(conditions)
+    for k, condition in enumerate(conditions):
+        cell = metrics[metrics["condition"] == condition].set_index(["model", "attribute"])
+        values = [cell["coverage"].get(g, np.nan) for g in groups]
+        left.bar(np.arange(len(groups)) + (k - (len(conditions) - 1) / 2) * width, values, width,
+                 color=CONDITION_COLORS[condition], label=condition)  # fmt: skip
+    labels = [ATTRIBUTE_LABELS[a] if len(models) == 1 else f"{m}\n{ATTRIBUTE_LABELS[a]}" for m, a in groups]
+    left.set_xticks(range(len(groups)), labels, fontsize=8, rotation=0 if len(models) == 1 else 60)
+    left.set_yscale("log")
+    left.set_ylabel("coverage (unique values, log scale)")
+    left.set_title("(a) coverage of categorical attributes")
+    left.legend(frameon=False)
+    kinds = [("accomplishments_diversity", "accomplishments"), ("biography_diversity", "whole biography")]
+    x = np.arange(len(models) * len(kinds))
+    for k, condition in enumerate(conditions):
+        cell = diversity[diversity["condition"] == condition].set_index("model")
+        values = [cell[column].get(m, np.nan) for m in models for column, _ in kinds]
+        right.bar(
+            x + (k - (len(conditions) - 1) / 2) * width, values, width, color=CONDITION_COLORS[condition]
+        )
+    names = [name if len(models) == 1 else f"{m}\n{name}" for m in models for _, name in kinds]
+    right.set_xticks(x, names, fontsize=8)
+    right.set_ylim(0, 1)
+    right.set_ylabel("distinct / all word unigrams")
+    right.set_title("(b) normalised unigram diversity")
+    parse = ", ".join(
+        f"{r.condition} {r.parse_rate:.0%}" for r in diversity.itertuples() if r.model == models[0]
+    )
+    fig.suptitle(f"Figure 4: diversity of generated biographies ({models[0]}; parsed: {parse})", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=130)
+    fig.savefig(out_pdf)
+    plt.close(fig)
+
+
+def figure6(utility: pd.DataFrame, out_png: str | Path, out_pdf: str | Path) -> None:
+    """Per instruction category: KL(tuned || base) per token, and each model's negative log-likelihood per
+    token of the base model's greedy answers (lower: closer to answering as the untuned model does)."""
+    adapters = list(dict.fromkeys(utility["adapter"]))
+    categories = list(dict.fromkeys(utility["category"]))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
+    x = np.arange(len(categories))
+    colors = plt.get_cmap("tab10")
+    # (b) has the untuned model as its first bar: the reference every tuned model is compared with.
+    series = [("untuned", None)] + [(a, a) for a in adapters]
+    width = 0.8 / len(series)
+    for k, (label, adapter) in enumerate(series):
+        offset = x + (k - (len(series) - 1) / 2) * width
+        if adapter is None:
+            nll = -utility.groupby("category")["base_loglik_per_token"].mean()
+            right.bar(offset, nll.reindex(categories), width, color="#7f7f7f", label=label)
+            continue
+        part = utility[utility["adapter"] == adapter].groupby("category")
+        kl_width = 0.8 / len(adapters)
+        kl_offset = x + (k - 1 - (len(adapters) - 1) / 2) * kl_width
+        left.bar(
+            kl_offset, part["kl_per_token"].mean().reindex(categories), kl_width, color=colors(k), label=label
+        )
+        right.bar(
+            offset,
+            -part["tuned_loglik_per_token"].mean().reindex(categories),
+            width,
+            color=colors(k),
+            label=label,
+        )
+    left.set_xticks(x, categories)
+    right.set_xticks(x, categories)
+    left.set_ylabel("KL(tuned || untuned) per token (nats)")
+    right.set_ylabel("negative log-likelihood per token (nats)")
+    left.set_title("(a) how far the next-token distributions moved")
+    right.set_title("(b) surprise at the untuned model's greedy answers")
+    left.legend(frameon=False, fontsize=8)
+    right.legend(frameon=False, fontsize=8)
+    model = ", ".join(dict.fromkeys(utility["model"]))
+    fig.suptitle(f"Figure 6: utility retention on {utility['id'].nunique()} general instructions ({model})")
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=130)
+    fig.savefig(out_pdf)
+    plt.close(fig)
