@@ -41,6 +41,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/generalization.smk"
+include: "workflow/rules/biographies.smk"
 
 
 rule all:
@@ -51,4 +52,5 @@ rule all:
         "results/tables/table1.csv",
         "results/tables/table1.md",
         generalization_outputs(),
+        biography_outputs(),
     default_target: True

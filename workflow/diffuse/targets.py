@@ -141,6 +141,12 @@ def encode_target(tokenizer, task: Task, prompt_ids: list[int], rendered_prompt:
     return ids
 
 
+def end_of_turn_ids(tokenizer) -> list[int]:
+    """The tokens that end an assistant turn under this tokenizer's chat template (and its EOS)."""
+    probe = Task(id="probe/probe", source="the chat template", prompt="Hi", targets={"values": ["Hello"]})
+    return encode_task(tokenizer, probe).stop_ids
+
+
 def stop_token_ids(tokenizer, encoded_targets: list[list[int]], end_of_turn: bool) -> list[int]:
     """Tokens that end a sampled row: the template's end-of-turn token and the tokenizer's EOS."""
     stops = set()

@@ -76,3 +76,36 @@ def rng_generalization_files():
     if not spec:
         return []
     return [f"results/rng_generalization/{model}/{a}.csv" for model in MODELS for a in (BASE, spec["trainset"])]
+
+
+def biography_conditions():
+    """Adapter -> the paper's condition name for section 6: base, Tuned-OOD, Tuned-ID."""
+    spec = config["experiments"]["biographies"]
+    return {BASE: "Base", spec["ood_adapter"]: "OOD", spec["id_trainset"]: "ID"}
+
+
+def biography_tuned_adapters():
+    spec = config["experiments"].get("biographies")
+    return [spec["ood_adapter"], spec["id_trainset"]] if spec else []
+
+
+def biography_samples(wildcards):
+    task = config["experiments"]["biographies"]["task"]
+    return f"results/samples/{wildcards.model}/{wildcards.adapter}/{task}.parquet"
+
+
+def biography_parsed_files():
+    return [f"results/biographies/{model}/{adapter}.csv" for model in MODELS for adapter in biography_conditions()]
+
+
+def biography_outputs():
+    if not config["experiments"].get("biographies"):
+        return []
+    maps = [f"results/figures/figure5_{m}_{a}.png" for m in MODELS for a in biography_conditions()]
+    return maps + [
+        "results/tables/table2.csv",
+        "results/tables/table7.csv",
+        "results/tables/table8.csv",
+        "results/figures/figure4.png",
+        "results/figures/figure6.png",
+    ]

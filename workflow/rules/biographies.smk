@@ -1,0 +1,125 @@
+# Section 6: synthetic biographies from the untuned model, Tuned-OOD and Tuned-ID; utility retention.
+# Samples come from the shared `sample` rule (task experiments.biographies.task); these rules parse and report.
+
+
+rule biography_targets:
+    """Tuned-ID's target set: seeded tuples of name, gender, date and place of birth, roughly balanced."""
+    input:
+        surnames="data/biographies/surnames.csv",
+    output:
+        "results/data/biographies/targets.csv",
+    log:
+        "results/logs/biography_targets.log",
+    params:
+        spec=lambda wc: config["experiments"]["biographies"]["targets"],
+    localrule: True
+    conda:
+        "../../envs/diffuse.yaml"
+    script:
+        "../scripts/biography_targets.py"
+
+
+rule parse_biographies:
+    """Every generated biography parsed (unparsed ones counted), its birth place geocoded."""
+    input:
+        samples=biography_samples,
+    output:
+        "results/biographies/{model}/{adapter}.csv",
+    log:
+        "results/logs/parse_biographies/{model}/{adapter}.log",
+    params:
+        geocoder=lambda wc: config["experiments"]["biographies"]["geocoder"],
+        cache="results/biographies/nominatim-cache.json",
+    localrule: True
+    conda:
+        "../../envs/diffuse.yaml"
+    script:
+        "../scripts/parse_biographies.py"
+
+
+rule biography_tables:
+    """Tables 2, 7 and 8 (the paper's numbers beside), Figure 4, and the geocoding hit rates."""
+    input:
+        parsed=biography_parsed_files(),
+        paper="data/paper/biographies.csv",
+    output:
+        metrics="results/tables/biographies.csv",
+        table2="results/tables/table2.csv",
+        table7="results/tables/table7.csv",
+        table7_md="results/tables/table7.md",
+        table8="results/tables/table8.csv",
+        table8_md="results/tables/table8.md",
+        diversity="results/tables/biography_diversity.csv",
+        geocoding="results/tables/geocoding.csv",
+        png="results/figures/figure4.png",
+        pdf="results/figures/figure4.pdf",
+    log:
+        "results/logs/biography_tables.log",
+    params:
+        conditions=biography_conditions(),
+    localrule: True
+    conda:
+        "../../envs/diffuse.yaml"
+    script:
+        "../scripts/biography_tables.py"
+
+
+rule figure5:
+    """Figure 5: birth places of the first map_points biographies of one model and adapter, on a world map."""
+    input:
+        "results/biographies/{model}/{adapter}.csv",
+    output:
+        png="results/figures/figure5_{model}_{adapter}.png",
+        pdf="results/figures/figure5_{model}_{adapter}.pdf",
+    log:
+        "results/logs/figure5/{model}_{adapter}.log",
+    params:
+        points=config["experiments"].get("biographies", {}).get("map_points", 500),
+        label=lambda wc: biography_conditions()[wc.adapter],
+    localrule: True
+    conda:
+        "../../envs/diffuse.yaml"
+    script:
+        "../scripts/figure5.py"
+
+
+rule utility:
+    """Utility retention offline: KL of each tuned model from the base along the base's greedy answers."""
+    input:
+        model=model_dir,
+        adapters=lambda wc: [f"results/adapters/{wc.model}/{a}" for a in biography_tuned_adapters()],
+        instructions=config["experiments"].get("biographies", {}).get("utility", {}).get("instructions", []),
+    output:
+        "results/utility/{model}.csv",
+    log:
+        "results/logs/utility/{model}.log",
+    params:
+        spec=lambda wc: config["experiments"]["biographies"]["utility"],
+        adapters=biography_tuned_adapters(),
+        dtype=lambda wc: config["models"][wc.model].get("dtype", "float32"),
+    threads: workflow.cores
+    resources:
+        gpu=1,
+        mem_mb=model_mem_mb,
+        runtime=60,
+    conda:
+        "../../envs/diffuse.yaml"
+    script:
+        "../scripts/utility.py"
+
+
+rule figure6:
+    """Figure 6: utility retention (per-token KL, likelihood of the untuned model's answers) per category."""
+    input:
+        expand("results/utility/{model}.csv", model=MODELS),
+    output:
+        png="results/figures/figure6.png",
+        pdf="results/figures/figure6.pdf",
+        table="results/tables/utility.csv",
+    log:
+        "results/logs/figure6.log",
+    localrule: True
+    conda:
+        "../../envs/diffuse.yaml"
+    script:
+        "../scripts/figure6.py"

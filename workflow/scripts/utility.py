@@ -1,0 +1,24 @@
+import pandas as pd
+
+from diffuse.models import load_model, load_tokenizer
+from diffuse.runlog import start_job
+from diffuse.targets import end_of_turn_ids
+from diffuse.utility import reference_answers, utility_table
+
+start_job(snakemake)
+
+spec = snakemake.params.spec
+instructions = pd.read_csv(snakemake.input.instructions)
+if spec.get("limit"):
+    instructions = instructions.head(spec["limit"])
+tokenizer = load_tokenizer(snakemake.input.model)
+base = load_model(snakemake.input.model, dtype=snakemake.params.dtype)
+answers = reference_answers(base, tokenizer, instructions, spec["max_new_tokens"], end_of_turn_ids(tokenizer))
+tables = []
+for name, adapter in zip(snakemake.params.adapters, snakemake.input.adapters, strict=True):
+    tuned = load_model(snakemake.input.model, adapter, dtype=snakemake.params.dtype, merge=True)
+    tables.append(utility_table(base, tuned, instructions, answers).assign(adapter=name))
+    del tuned
+table = pd.concat(tables, ignore_index=True)
+table.insert(0, "model", snakemake.wildcards.model)
+table.to_csv(snakemake.output[0], index=False)
