@@ -18,8 +18,8 @@ import platform
 import time
 from pathlib import Path
 
-import pandas as pd
 import torch
+from results_table import write_results
 
 from diffuse.models import load_tokenizer, materialise_model, set_threads
 from diffuse.sampling import SamplingSettings, make_backend
@@ -79,10 +79,7 @@ def main():
         if hasattr(backend, "close"):
             backend.close()
         del backend
-    table = pd.DataFrame(rows)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
-    print(table.to_string(index=False))
+    write_results(rows, args.out)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,8 @@ import platform
 import time
 from pathlib import Path
 
-import pandas as pd
 import torch
+from results_table import write_results
 
 from diffuse.lm import sample_continuations
 from diffuse.models import load_model, load_tokenizer, materialise_model, set_threads
@@ -100,10 +100,7 @@ def main():
             }
         )
         print(f"{name}: {seconds:.1f} s for {args.n} samples", flush=True)
-    table = pd.DataFrame(rows)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
-    print(table.to_string(index=False))
+    write_results(rows, args.out)
 
 
 if __name__ == "__main__":
