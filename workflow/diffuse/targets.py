@@ -82,6 +82,11 @@ def assistant_separator(tokenizer, prompt: str, where: str = "") -> str:
     return full[len(generation) : at]
 
 
+def prompt_ids(tokenizer, prompt: str) -> list[int]:
+    """The token ids of a user prompt through the chat template, up to the generation prompt."""
+    return _tokenize(tokenizer, prompt_text(tokenizer, prompt))
+
+
 def prompt_text(tokenizer, prompt: str, response_prefix: str = "") -> str:
     """The rendered prompt a sample continues: the generation prompt, then any forced response prefix."""
     user = [{"role": "user", "content": prompt}]
@@ -100,15 +105,20 @@ def _strip_trailing_whitespace(tokenizer, ids: list[int]) -> list[int]:
     return ids
 
 
-def encode_target(tokenizer, task: Task, prompt_ids: list[int], rendered_prompt: str, text: str) -> list[int]:
-    """Token ids of one target, in context; ends with the end-of-turn tokens when the task asks for them."""
+def encode_target(
+    tokenizer, task: Task, prompt_ids: list[int], rendered_prompt: str, text: str, separator: str
+) -> list[int]:
+    """Token ids of one target, in context; ends with the end-of-turn tokens when the task asks for them.
+
+    `separator`: what the model writes before the answer (assistant_separator, or "" under a forced prefix).
+    """
     user = [{"role": "user", "content": task.prompt}]
     content = task.response_prefix + text
     full = _render(tokenizer, user + [{"role": "assistant", "content": content}])
     where = f"{task.source}: task {task.id!r}: "
     # What the model writes after the rendered prompt: the template's separator (unless a forced prefix
     # already holds it), then the answer.
-    answer = ("" if task.response_prefix else assistant_separator(tokenizer, task.prompt, where)) + text
+    answer = separator + text
     if not full.startswith(rendered_prompt + answer):
         raise TaskError(
             f"{where}the chat template does not render the assistant turn as the generation prompt followed by "
@@ -165,7 +175,10 @@ def encode_task(tokenizer, task: Task, values: list[str] | None = None, weights=
     check_text_targets(task, texts)
     rendered = prompt_text(tokenizer, task.prompt, task.response_prefix)
     prompt_ids = _tokenize(tokenizer, rendered)
-    ids = [encode_target(tokenizer, task, prompt_ids, rendered, text) for text in texts]
+    where = f"{task.source}: task {task.id!r}: "
+    # What the template writes before the answer; a forced prefix already holds it.
+    separator = "" if task.response_prefix else assistant_separator(tokenizer, task.prompt, where)
+    ids = [encode_target(tokenizer, task, prompt_ids, rendered, text, separator) for text in texts]
     if len({tuple(i) for i in ids}) != len(ids):
         raise TaskError(f"{task.source}: task {task.id!r}: two targets encode to the same tokens")
     pair = find_prefix_pair([tuple(i) for i in ids])

@@ -5,7 +5,7 @@ the reference. Each tuned model is then scored on it by teacher forcing:
 - per-token KL(tuned || base) of the next-token distributions along the reference answer (0: unchanged);
 - the mean log-likelihood per token that each model gives the reference answer (the base model's is the
   ceiling-like reference; a large drop means the tuned model would answer differently).
-MT-Bench, which needs a GPT-4 judge, is the optional online check (rule mt_bench).
+MT-Bench, which needs a GPT-4 judge, is not run (no offline judge).
 """
 
 from __future__ import annotations
@@ -13,12 +13,7 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-
-def chat_prompt_ids(tokenizer, instruction: str) -> list[int]:
-    text = tokenizer.apply_chat_template(
-        [{"role": "user", "content": instruction}], add_generation_prompt=True, tokenize=False
-    )
-    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+from .targets import prompt_ids
 
 
 @torch.no_grad()
@@ -62,21 +57,23 @@ def reference_answers(base_model, tokenizer, instructions: pd.DataFrame, max_new
     """The untuned model's greedy answers: instruction id -> (prompt ids, answer ids)."""
     answers = {}
     for _, row in instructions.iterrows():
-        prompt = chat_prompt_ids(tokenizer, row["instruction"])
+        prompt = prompt_ids(tokenizer, row["instruction"])
         answers[row["id"]] = (prompt, greedy_answer(base_model, prompt, max_new_tokens, stop_ids))
     return answers
 
 
-def utility_table(base_model, tuned_model, instructions: pd.DataFrame, answers: dict) -> pd.DataFrame:
-    """One row per instruction: category, KL and log-likelihoods of the tuned model against the base."""
+def utility_table(base_model, tuned_models: dict, instructions: pd.DataFrame, answers: dict) -> pd.DataFrame:
+    """One row per tuned model and instruction: KL and log-likelihoods against the base model.
+
+    tuned_models: adapter name -> model. The base model's log-probabilities are computed once per answer.
+    """
     rows = []
     for row in instructions.itertuples(index=False):
         prompt, answer = answers[row.id]
         if not answer:
             continue
         base_logp = answer_logprobs(base_model, prompt, answer)
-        tuned_logp = answer_logprobs(tuned_model, prompt, answer)
-        rows.append(
-            {"id": row.id, "category": row.category, **compare_on_answer(base_logp, tuned_logp, answer)}
-        )
+        for name, tuned in tuned_models.items():
+            metrics = compare_on_answer(base_logp, answer_logprobs(tuned, prompt, answer), answer)
+            rows.append({"adapter": name, "id": row.id, "category": row.category, **metrics})
     return pd.DataFrame(rows)

@@ -14,11 +14,10 @@ if spec.get("limit"):
 tokenizer = load_tokenizer(snakemake.input.model)
 base = load_model(snakemake.input.model, dtype=snakemake.params.dtype)
 answers = reference_answers(base, tokenizer, instructions, spec["max_new_tokens"], end_of_turn_ids(tokenizer))
-tables = []
-for name, adapter in zip(snakemake.params.adapters, snakemake.input.adapters, strict=True):
-    tuned = load_model(snakemake.input.model, adapter, dtype=snakemake.params.dtype, merge=True)
-    tables.append(utility_table(base, tuned, instructions, answers).assign(adapter=name))
-    del tuned
-table = pd.concat(tables, ignore_index=True)
+tuned = {
+    name: load_model(snakemake.input.model, adapter, dtype=snakemake.params.dtype, merge=True)
+    for name, adapter in zip(snakemake.params.adapters, snakemake.input.adapters, strict=True)
+}
+table = utility_table(base, tuned, instructions, answers)
 table.insert(0, "model", snakemake.wildcards.model)
 table.to_csv(snakemake.output[0], index=False)
