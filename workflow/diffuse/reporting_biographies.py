@@ -172,3 +172,34 @@ def figure6(utility: pd.DataFrame, out_png: str | Path, out_pdf: str | Path) -> 
     fig.savefig(out_png, dpi=130)
     fig.savefig(out_pdf)
     plt.close(fig)
+
+
+def figure6_mt_bench(
+    categories: pd.DataFrame, scores: pd.DataFrame, conditions: dict, out_png, out_pdf
+) -> None:
+    """The paper's Figure 6: MT-Bench rating per category for base, Tuned-OOD and Tuned-ID, one panel per model."""
+    models = list(dict.fromkeys(scores["model"]))
+    order = list(dict.fromkeys(categories["category"]))
+    fig, axes = plt.subplots(1, len(models), figsize=(1.2 * len(order) + 3, 3.8), squeeze=False)
+    x = np.arange(len(order))
+    width = 0.8 / len(conditions)
+    for ax, model in zip(axes[0], models, strict=True):
+        for k, (adapter, condition) in enumerate(conditions.items()):
+            part = categories[(categories["model"] == model) & (categories["adapter"] == adapter)]
+            overall = scores[(scores["model"] == model) & (scores["adapter"] == adapter)]["score"]
+            label = f"{condition} (score {overall.iloc[0]:.2f})" if len(overall) else condition
+            ax.bar(
+                x + (k - (len(conditions) - 1) / 2) * width,
+                part.set_index("category")["rating"].reindex(order),
+                width, color=CONDITION_COLORS.get(condition), label=label,
+            )  # fmt: skip
+        ax.set_xticks(x, order, rotation=30, ha="right")
+        ax.set_ylim(0, 10)
+        ax.set_ylabel("MT-Bench rating (1-10)")
+        ax.set_title(model)
+        ax.legend(frameon=False, fontsize=8)
+    fig.suptitle("Figure 6: MT-Bench, untuned vs tuned (single-answer grading by the configured judge)")
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=130)
+    fig.savefig(out_pdf)
+    plt.close(fig)

@@ -84,7 +84,12 @@ def assistant_separator(tokenizer, prompt: str, where: str = "") -> str:
 
 def prompt_ids(tokenizer, prompt: str) -> list[int]:
     """The token ids of a user prompt through the chat template, up to the generation prompt."""
-    return _tokenize(tokenizer, prompt_text(tokenizer, prompt))
+    return conversation_ids(tokenizer, [{"role": "user", "content": prompt}])
+
+
+def conversation_ids(tokenizer, messages: list[dict]) -> list[int]:
+    """The token ids of a conversation (ending with a user turn) up to the assistant's generation prompt."""
+    return _tokenize(tokenizer, _render(tokenizer, messages, add_generation_prompt=True))
 
 
 def prompt_text(tokenizer, prompt: str, response_prefix: str = "") -> str:

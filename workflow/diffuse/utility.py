@@ -5,7 +5,7 @@ the reference. Each tuned model is then scored on it by teacher forcing:
 - per-token KL(tuned || base) of the next-token distributions along the reference answer (0: unchanged);
 - the mean log-likelihood per token that each model gives the reference answer (the base model's is the
   ceiling-like reference; a large drop means the tuned model would answer differently).
-MT-Bench, which needs a GPT-4 judge, is not run (no offline judge).
+MT-Bench itself (an LLM judge, online) is optional: diffuse.mt_bench.
 """
 
 from __future__ import annotations

@@ -123,3 +123,87 @@ rule figure6:
         "../../envs/diffuse.yaml"
     script:
         "../scripts/figure6.py"
+
+
+rule mt_bench_data:
+    """MT-Bench questions, GPT-4 reference answers and judge prompts (FastChat's files), fetched once."""
+    output:
+        questions="results/data/mt_bench/question.jsonl",
+        references="results/data/mt_bench/reference_answer.jsonl",
+        judge_prompts="results/data/mt_bench/judge_prompts.jsonl",
+    log:
+        "results/logs/mt_bench_data.log",
+    params:
+        data=lambda wc: mt_bench_spec().get("data", MT_BENCH_DATA),
+    localrule: True
+    conda:
+        "../../envs/diffuse.yaml"
+    script:
+        "../scripts/mt_bench_data.py"
+
+
+rule mt_bench_answers:
+    """Both turns of every MT-Bench question answered by one model (FastChat's temperatures, seeded)."""
+    input:
+        model=model_dir,
+        adapter=adapter_dir,
+        questions=rules.mt_bench_data.output.questions,
+        references=rules.mt_bench_data.output.references,
+    output:
+        "results/mt_bench/{model}/{adapter}/answers.csv",
+    log:
+        "results/logs/mt_bench_answers/{model}/{adapter}.log",
+    params:
+        spec=lambda wc: mt_bench_spec(),
+        dtype=lambda wc: config["models"][wc.model].get("dtype", "float32"),
+    threads: workflow.cores
+    resources:
+        gpu=1,
+        mem_mb=model_mem_mb,
+        runtime=240,
+    conda:
+        "../../envs/diffuse.yaml"
+    script:
+        "../scripts/mt_bench_answers.py"
+
+
+rule mt_bench_judgments:
+    """The judge's 1-10 rating of every answer turn (network; unreadable ratings are counted invalid)."""
+    input:
+        answers=rules.mt_bench_answers.output[0],
+        questions=rules.mt_bench_data.output.questions,
+        references=rules.mt_bench_data.output.references,
+        judge_prompts=rules.mt_bench_data.output.judge_prompts,
+    output:
+        "results/mt_bench/{model}/{adapter}/judgments.csv",
+    log:
+        "results/logs/mt_bench_judgments/{model}/{adapter}.log",
+    params:
+        spec=lambda wc: mt_bench_spec(require_judge=True),
+    localrule: True
+    conda:
+        "../../envs/diffuse.yaml"
+    script:
+        "../scripts/mt_bench_judgments.py"
+
+
+rule mt_bench_report:
+    """MT-Bench scores of base, Tuned-OOD and Tuned-ID (the paper's Figure 6) and their invalid counts."""
+    input:
+        [f"results/mt_bench/{m}/{a}/judgments.csv" for m in MODELS for a in biography_conditions()]
+        if config["experiments"].get("biographies")
+        else [],
+    output:
+        table="results/tables/mt_bench.csv",
+        categories="results/tables/mt_bench_categories.csv",
+        png="results/figures/figure6_mt_bench.png",
+        pdf="results/figures/figure6_mt_bench.pdf",
+    log:
+        "results/logs/mt_bench_report.log",
+    params:
+        conditions=lambda wc: biography_conditions(),
+    localrule: True
+    conda:
+        "../../envs/diffuse.yaml"
+    script:
+        "../scripts/mt_bench_report.py"

@@ -1,0 +1,16 @@
+import pandas as pd
+
+from diffuse.mt_bench import category_scores, score_table
+from diffuse.reporting_biographies import figure6_mt_bench
+from diffuse.runlog import start_job
+
+start_job(snakemake)
+
+judgments = pd.concat([pd.read_csv(path) for path in snakemake.input], ignore_index=True)
+conditions = snakemake.params.conditions
+scores = score_table(judgments)
+scores.insert(2, "condition", scores["adapter"].map(conditions))
+scores.to_csv(snakemake.output.table, index=False)
+categories = category_scores(judgments)
+categories.to_csv(snakemake.output.categories, index=False)
+figure6_mt_bench(categories, scores, conditions, snakemake.output.png, snakemake.output.pdf)
