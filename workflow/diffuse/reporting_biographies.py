@@ -180,7 +180,8 @@ def figure6_mt_bench(
     """The paper's Figure 6: MT-Bench rating per category for base, Tuned-OOD and Tuned-ID, one panel per model."""
     models = list(dict.fromkeys(scores["model"]))
     order = list(dict.fromkeys(categories["category"]))
-    fig, axes = plt.subplots(1, len(models), figsize=(1.2 * len(order) + 3, 3.8), squeeze=False)
+    width_per_model = max(6.0, 1.1 * len(order) + 2)
+    fig, axes = plt.subplots(1, len(models), figsize=(width_per_model * len(models), 4.6), squeeze=False)
     x = np.arange(len(order))
     width = 0.8 / len(conditions)
     for ax, model in zip(axes[0], models, strict=True):
@@ -197,8 +198,12 @@ def figure6_mt_bench(
         ax.set_ylim(0, 10)
         ax.set_ylabel("MT-Bench rating (1-10)")
         ax.set_title(model)
-        ax.legend(frameon=False, fontsize=8)
-    fig.suptitle("Figure 6: MT-Bench, untuned vs tuned (single-answer grading by the configured judge)")
+        ax.legend(
+            frameon=False, fontsize=8, ncol=len(conditions), loc="upper center", bbox_to_anchor=(0.5, -0.22)
+        )
+    fig.suptitle(
+        "Figure 6: MT-Bench, untuned vs tuned\n(single-answer grading by the configured judge)", fontsize=10
+    )
     fig.tight_layout()
     fig.savefig(out_png, dpi=130)
     fig.savefig(out_pdf)
