@@ -162,9 +162,18 @@ def test_leave_one_out_name_clash(config):
 def test_sampling_overrides_first_match_wins(config):
     from diffuse.config import sampling_settings
 
+    config = copy.deepcopy(config)
+    config["sampling"]["overrides"] = [
+        {"tasks": ["numbers/rng"], "n": 1000},
+        {"tasks": ["numbers/*", "fruits/*"], "n": 70, "max_new_tokens": 9},
+        {"tasks": ["*"], "n": 300},
+    ]
     assert sampling_settings(config, "numbers/rng")["n"] == 1000
     suite = sampling_settings(config, "fruits/fruit-0")
-    assert suite["n"] == 300 and suite["max_new_tokens"] == 24 and suite["seed"] == config["sampling"]["seed"]
+    assert suite["n"] == 70 and suite["max_new_tokens"] == 9 and suite["seed"] == config["sampling"]["seed"]
+    assert sampling_settings(config, "numbers/prime-50")["n"] == 70
+    other = sampling_settings(config, "countries/africa")
+    assert other["n"] == 300 and other["max_new_tokens"] == config["sampling"]["max_new_tokens"]
     assert "overrides" not in suite
 
 
