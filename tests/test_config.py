@@ -182,3 +182,24 @@ def test_rng_generalization_unknown_trainset(config):
     bad["experiments"]["rng_generalization"]["trainset"] = "rng-typo"
     with pytest.raises(ConfigError, match=r"rng_generalization\.trainset: unknown trainset 'rng-typo'"):
         check_config(bad, REPO)
+
+
+def test_a_config_without_section_6_plans_no_biography_jobs(tmp_path, config):
+    """experiments.biographies is optional: without it the DAG has no biography, map or MT-Bench job."""
+    tree = copy_repo(tmp_path)
+    del config["experiments"]["biographies"]
+    del config["trainsets"]["biographies-id"]
+    (tree / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    result = run_snakemake(tree, "-n", "--cores", "1", timeout=120)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "figure1" in output and "figure3" in output
+    for rule in (
+        "parse_biographies",
+        "biography_tables",
+        "figure5",
+        "utility",
+        "mt_bench",
+        "biography_targets",
+    ):
+        assert rule not in output

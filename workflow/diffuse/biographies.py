@@ -47,9 +47,6 @@ class Biography:
     profession: str
     accomplishments: str
 
-    def attribute(self, name: str):
-        return getattr(self, name)
-
 
 def normalise_gender(text: str) -> str | None:
     return _GENDERS.get(_clean(text).casefold().replace("–", "-"))
@@ -113,19 +110,23 @@ def read_biography_table(path) -> pd.DataFrame:
     return table
 
 
+def attribute_counts(parsed: pd.DataFrame, attribute: str) -> Counter:
+    """How often each value of `attribute` occurs among parsed biographies (missing and empty values left out)."""
+    return Counter(str(v) for v in parsed[attribute] if v is not None and not pd.isna(v) and v != "")
+
+
 def attribute_metrics(table: pd.DataFrame) -> pd.DataFrame:
     """Coverage (unique values) and entropy (nats) of each categorical attribute over parsed biographies."""
     parsed = table[table["parsed"]]
     rows = []
     for attribute in ATTRIBUTES:
-        values = [v for v in parsed[attribute] if v is not None and not pd.isna(v) and v != ""]
-        counts = Counter(str(v) for v in values)
+        counts = attribute_counts(parsed, attribute)
         rows.append(
             {
                 "attribute": attribute,
                 "n_biographies": len(table),
                 "n_parsed": len(parsed),
-                "n_values": len(values),
+                "n_values": sum(counts.values()),
                 "coverage": len(counts),
                 "entropy": entropy(counts.values()) if counts else float("nan"),
             }
@@ -138,7 +139,7 @@ def top_values(table: pd.DataFrame, k: int = 5) -> pd.DataFrame:
     parsed = table[table["parsed"]]
     rows = []
     for attribute in ATTRIBUTES:
-        counts = Counter(str(v) for v in parsed[attribute] if v is not None and not pd.isna(v) and v != "")
+        counts = attribute_counts(parsed, attribute)
         for rank, (value, count) in enumerate(counts.most_common(k), start=1):
             rows.append({"attribute": attribute, "rank": rank, "value": value, "count": count})
     return pd.DataFrame(rows, columns=["attribute", "rank", "value", "count"])

@@ -24,10 +24,11 @@ import pandas as pd
 KEY = "experiments.biographies.mt_bench"
 FASTCHAT_DATA = "https://raw.githubusercontent.com/lm-sys/FastChat/v0.2.36/fastchat/llm_judge/data"
 # Paths inside FastChat's llm_judge/data folder.
-QUESTIONS = "mt_bench/question.jsonl"
-REFERENCES = "mt_bench/reference_answer/gpt-4.jsonl"
-JUDGE_PROMPTS = "judge_prompts.jsonl"
-DATA_FILES = {"questions": QUESTIONS, "references": REFERENCES, "judge_prompts": JUDGE_PROMPTS}
+DATA_FILES = {
+    "questions": "mt_bench/question.jsonl",
+    "references": "mt_bench/reference_answer/gpt-4.jsonl",
+    "judge_prompts": "judge_prompts.jsonl",
+}
 
 # FastChat's answer temperatures per category, and the categories judged against a reference answer.
 CATEGORY_TEMPERATURE = {

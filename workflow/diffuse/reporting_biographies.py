@@ -72,17 +72,15 @@ def geocoding_summary(tables: dict[tuple[str, str], pd.DataFrame]) -> pd.DataFra
 
 def paper_comparison(metrics: pd.DataFrame, paper: pd.DataFrame, attributes: tuple[str, ...]) -> pd.DataFrame:
     """Tables 7 / 8: coverage and entropy per attribute and condition, ours beside the paper's Llama-2."""
-    ours = metrics[metrics["attribute"].isin(attributes)]
-    wide = ours.pivot_table(index="attribute", columns=["model", "condition"], values=["coverage", "entropy"])
-    wide.columns = [f"{model} {condition} {value}" for value, model, condition in wide.columns]
-    theirs = paper[paper["attribute"].isin(attributes)]
-    paper_wide = theirs.pivot_table(
-        index="attribute", columns=["model", "condition"], values=["coverage", "entropy"]
-    )
-    paper_wide.columns = [
-        f"paper {model} {condition} {value}" for value, model, condition in paper_wide.columns
-    ]
-    table = wide.join(paper_wide, how="left").reindex(list(attributes))
+
+    def wide(frame: pd.DataFrame, prefix: str) -> pd.DataFrame:
+        part = frame[frame["attribute"].isin(attributes)].pivot_table(
+            index="attribute", columns=["model", "condition"], values=["coverage", "entropy"]
+        )
+        part.columns = [f"{prefix}{model} {condition} {value}" for value, model, condition in part.columns]
+        return part
+
+    table = wide(metrics, "").join(wide(paper, "paper "), how="left").reindex(list(attributes))
     ordered = sorted(table.columns, key=lambda c: (c.startswith("paper"), c.split()[-1] != "coverage", c))
     return table[ordered].reset_index()
 

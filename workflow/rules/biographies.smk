@@ -40,7 +40,7 @@ rule parse_biographies:
 rule biography_tables:
     """Tables 2, 7 and 8 (the paper's numbers beside), Figure 4, and the geocoding hit rates."""
     input:
-        parsed=biography_parsed_files(),
+        parsed=biography_files("results/biographies/{model}/{adapter}.csv"),
         paper="data/paper/biographies.csv",
     output:
         metrics="results/tables/biographies.csv",
@@ -190,9 +190,7 @@ rule mt_bench_judgments:
 rule mt_bench_report:
     """MT-Bench scores of base, Tuned-OOD and Tuned-ID (the paper's Figure 6) and their invalid counts."""
     input:
-        [f"results/mt_bench/{m}/{a}/judgments.csv" for m in MODELS for a in biography_conditions()]
-        if config["experiments"].get("biographies")
-        else [],
+        biography_files("results/mt_bench/{model}/{adapter}/judgments.csv"),
     output:
         table="results/tables/mt_bench.csv",
         categories="results/tables/mt_bench_categories.csv",

@@ -82,14 +82,20 @@ def rng_generalization_files():
 
 
 def biography_conditions():
-    """Adapter -> the paper's condition name for section 6: base, Tuned-OOD, Tuned-ID."""
-    spec = config["experiments"]["biographies"]
+    """Adapter -> the paper's condition name for section 6 (base, Tuned-OOD, Tuned-ID); empty without section 6."""
+    spec = config["experiments"].get("biographies")
+    if not spec:
+        return {}
     return {BASE: "Base", spec["ood_adapter"]: "OOD", spec["id_trainset"]: "ID"}
 
 
 def biography_tuned_adapters():
-    spec = config["experiments"].get("biographies")
-    return [spec["ood_adapter"], spec["id_trainset"]] if spec else []
+    return [adapter for adapter in biography_conditions() if adapter != BASE]
+
+
+def biography_files(pattern):
+    """`pattern` filled in for every model and section-6 condition ({model}, {adapter})."""
+    return [pattern.format(model=m, adapter=a) for m in MODELS for a in biography_conditions()]
 
 
 def biography_samples(wildcards):
@@ -97,15 +103,10 @@ def biography_samples(wildcards):
     return f"results/samples/{wildcards.model}/{wildcards.adapter}/{task}.parquet"
 
 
-def biography_parsed_files():
-    return [f"results/biographies/{model}/{adapter}.csv" for model in MODELS for adapter in biography_conditions()]
-
-
 def biography_outputs():
     if not config["experiments"].get("biographies"):
         return []
-    maps = [f"results/figures/figure5_{m}_{a}.png" for m in MODELS for a in biography_conditions()]
-    return maps + [
+    return biography_files("results/figures/figure5_{model}_{adapter}.png") + [
         "results/tables/table2.csv",
         "results/tables/table7.csv",
         "results/tables/table8.csv",
