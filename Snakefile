@@ -17,6 +17,7 @@ from diffuse.config import (  # noqa: E402
     leave_one_out_evaluated,
     models_to_run,
     sampling_settings,
+    train_params,
     train_settings,
 )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from .models import EMBEDDED_MODELS
@@ -113,6 +114,12 @@ def train_settings(config: dict, trainset: str) -> TrainSettings:
         return TrainSettings(**merged)
     except TypeError as error:
         raise ConfigError(f"trainsets.{trainset}.training: {error}") from None
+
+
+def train_params(config: dict, trainset: str) -> dict:
+    """train_settings as plain data for the rule's params (Snakemake fingerprints only builtin types);
+    the script rebuilds it with TrainSettings(**params)."""
+    return dataclasses.asdict(train_settings(config, trainset))
 
 
 def category_tasks(tasks: dict[str, Task], category: str) -> list[str]:

@@ -18,15 +18,41 @@ import yaml
 TASK_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*/[a-z0-9][a-z0-9_.-]*$")
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
+# Every field of a task file's entry (not `source`, where the file lies, which changes no output).
+TASK_FIELDS = (
+    "prompt",
+    "targets",
+    "weights",
+    "target_format",
+    "response_prefix",
+    "end_of_turn",
+    "parser",
+    "match",
+    "natural",
+    "metadata",
+    "category_label",
+)
+# The fields each rule's output depends on. Its params carry exactly these (and the id, already in its output
+# path), so Snakemake reruns it when one changes and not otherwise; a rule script reading any other field
+# fails (see Task.__getattribute__) rather than silently using a default. category_label reaches tables
+# through their own `labels` params; metadata is provenance only.
+RULE_FIELDS = {
+    "encode_targets": ("prompt", "targets", "weights", "target_format", "response_prefix", "end_of_turn"),
+    "sample": ("response_prefix", "parser", "match"),
+    "metrics": ("match", "natural"),
+    "figure1": ("natural",),
+}
+FROM_PARAMS_SOURCE = "the task's file under tasks_dir"
+
 
 class TaskError(ValueError):
     """A task definition that cannot be used; the message names the file and key."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Task:
     id: str  # "{category}/{name}"
-    source: str  # the file that defined it, for error messages
+    source: str = field(compare=False)  # the file that defined it, for error messages only
     prompt: str
     targets: dict  # exactly one of values / range / file
     target_format: str = "{{{value}}}"
@@ -38,6 +64,46 @@ class Task:
     natural: dict | str | None = None
     metadata: dict = field(default_factory=dict)
     category_label: str = ""
+    # The fields a rule's params carried (Task.from_params); None: all of them.
+    carried: frozenset | None = field(default=None, compare=False)
+
+    def __getattribute__(self, name):
+        if name in TASK_FIELDS:
+            carried = object.__getattribute__(self, "carried")
+            if carried is not None and name not in carried:
+                task_id = object.__getattribute__(self, "id")
+                raise AttributeError(
+                    f"task {task_id!r}: field {name!r} is not in this rule's params; add it to "
+                    "diffuse.tasks.RULE_FIELDS so that editing it reruns the rule"
+                )
+        return object.__getattribute__(self, name)
+
+    def __repr__(self) -> str:
+        shown = TASK_FIELDS if self.carried is None else [f for f in TASK_FIELDS if f in self.carried]
+        return f"Task(id={self.id!r}, " + ", ".join(f"{f}={getattr(self, f)!r}" for f in shown) + ")"
+
+    def to_params(self, rule: str | None = None) -> dict:
+        """Plain data for a rule's `params`: the id and the fields `rule` depends on (RULE_FIELDS; all when None).
+
+        Snakemake fingerprints only builtin types, so this is what makes an edited task rerun its jobs. Dict
+        keys are sorted so that reordering keys in a task file changes nothing.
+        """
+        names = TASK_FIELDS if rule is None else RULE_FIELDS[rule]
+        return {"id": self.id, **{name: _plain(getattr(self, name)) for name in names}}
+
+    @classmethod
+    def from_params(cls, params: dict, source: str = FROM_PARAMS_SOURCE) -> Task:
+        """The task back from `to_params`; fields the params lack cannot be read (AttributeError)."""
+        fields = {k: v for k, v in params.items() if k != "id"}
+        unknown = sorted(set(fields) - set(TASK_FIELDS))
+        if unknown:
+            raise TaskError(f"task params for {params.get('id')!r} have unknown fields {unknown}")
+        if fields.get("weights") is not None:
+            fields["weights"] = tuple(fields["weights"])
+        carried = None if set(fields) == set(TASK_FIELDS) else frozenset(fields)
+        # prompt and targets have no default; a rule that does not carry them cannot read them anyway.
+        fields = {"prompt": "", "targets": {}, **fields}
+        return cls(id=params["id"], source=source, carried=carried, **fields)
 
     @property
     def category(self) -> str:
@@ -55,6 +121,15 @@ class Task:
     def input_files(self) -> list[str]:
         """Files this task's targets and natural distribution are read from (Snakemake inputs)."""
         return [f for f in (self.target_file, self.natural_file) if f]
+
+
+def _plain(value):
+    """A fresh copy of YAML-like data as builtin types: tuples as lists, dict keys sorted."""
+    if isinstance(value, dict):
+        return {key: _plain(value[key]) for key in sorted(value, key=str)}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _validate(document: dict, schema_name: str, where: str) -> None:

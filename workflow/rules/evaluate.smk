@@ -9,7 +9,7 @@ rule sample:
     log:
         "results/logs/sample/{model}/{adapter}/{task}.log",
     params:
-        task=lambda wc: TASKS[wc.task],
+        task=lambda wc: TASKS[wc.task].to_params("sample"),
         backend=config["sampling"]["backend"],
         backend_options=config["sampling"].get(config["sampling"]["backend"], {}),
         sampling=lambda wc: sampling_settings(config, wc.task),
@@ -61,7 +61,7 @@ rule metrics:
     log:
         "results/logs/metrics/{model}/{adapter}/{task}.log",
     params:
-        task=lambda wc: TASKS[wc.task],
+        task=lambda wc: TASKS[wc.task].to_params("metrics"),
     localrule: True
     conda:
         "../../envs/diffuse.yaml"

@@ -25,7 +25,7 @@ rule encode_targets:
     log:
         "results/logs/encode_targets/{model}/{task}.log",
     params:
-        task=lambda wc: TASKS[wc.task],
+        task=lambda wc: TASKS[wc.task].to_params("encode_targets"),
     localrule: True
     conda:
         "../../envs/diffuse.yaml"

@@ -31,7 +31,7 @@ rule figure1:
     params:
         experiments=SIMPLE_TASKS,
         models=MODELS,
-        tasks={entry["task"]: TASKS[entry["task"]] for entry in SIMPLE_TASKS},
+        tasks={entry["task"]: TASKS[entry["task"]].to_params("figure1") for entry in SIMPLE_TASKS},
     localrule: True
     conda:
         "../../envs/diffuse.yaml"

@@ -8,7 +8,7 @@ rule train_adapter:
     log:
         "results/logs/train_adapter/{model}/{trainset}.log",
     params:
-        settings=lambda wc: train_settings(config, wc.trainset),
+        settings=lambda wc: train_params(config, wc.trainset),
         dtype=lambda wc: config["models"][wc.model].get("train_dtype", "float32"),
     threads: workflow.cores
     resources:

@@ -3,7 +3,7 @@ import pandas as pd
 from diffuse.config import BASE
 from diffuse.reporting import figure1
 from diffuse.runlog import start_job
-from diffuse.tasks import read_value_file
+from diffuse.tasks import Task, read_value_file
 
 start_job(snakemake)
 
@@ -11,7 +11,7 @@ params = snakemake.params
 panels = []
 for model in params.models:
     for entry in params.experiments:
-        task = params.tasks[entry["task"]]
+        task = Task.from_params(params.tasks[entry["task"]])
         conditions = {"base": BASE, "tuned": entry["adapter"]}
         panel = {
             "label": f"{model}: {entry.get('label', task.id)}",

@@ -5,6 +5,7 @@ import pandas as pd
 from diffuse.evaluate import evaluate
 from diffuse.runlog import start_job
 from diffuse.targets import EncodedTask
+from diffuse.tasks import Task
 
 start_job(snakemake)
 
@@ -13,6 +14,6 @@ encoded = EncodedTask.load(snakemake.input.targets)
 row = {"model": wc.model, "adapter": wc.adapter, "task": wc.task, "n_targets": len(encoded.targets)}
 samples = pd.read_parquet(snakemake.input.samples)
 exact = pd.read_parquet(snakemake.input.exact)
-row.update(evaluate(snakemake.params.task, encoded, samples, exact))
+row.update(evaluate(Task.from_params(snakemake.params.task), encoded, samples, exact))
 with open(snakemake.output[0], "w") as handle:
     json.dump(row, handle, indent=1)

@@ -1,6 +1,7 @@
 from diffuse.runlog import start_job
 from diffuse.sampling import SamplingSettings, sample_task
 from diffuse.targets import EncodedTask
+from diffuse.tasks import Task
 
 start_job(snakemake)
 
@@ -19,7 +20,7 @@ table = sample_task(
     snakemake.params.backend,
     snakemake.input.model,
     adapter,
-    snakemake.params.task,
+    Task.from_params(snakemake.params.task),
     encoded,
     settings,
     snakemake.params.backend_options,
