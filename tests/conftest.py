@@ -71,9 +71,20 @@ SMOKE = ("--cores", "2", "--configfile", "config/smoke.yaml")
 
 
 @pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory) -> Path:
-    """The whole DAG on the smoke configuration, run locally in a copy of the repository."""
+def smoke_built(tmp_path_factory) -> Path:
+    """The whole DAG on the smoke configuration, run locally in a copy of the repository; never edited."""
     tree = copy_repo(tmp_path_factory.mktemp("smoke"))
     result = run_snakemake(tree, *SMOKE)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return tree
+
+
+@pytest.fixture(scope="session")
+def smoke_run(smoke_built, tmp_path_factory) -> Path:
+    """A copy of the finished smoke tree (mtimes and .snakemake/ kept) that tests may edit and rerun in;
+    tests that need the tree as built (tests/test_rerun.py) use smoke_built, whatever order tests run in."""
+    import subprocess
+
+    tree = tmp_path_factory.mktemp("smoke-run") / "tree"
+    subprocess.run(["cp", "-a", str(smoke_built), str(tree)], check=True)
     return tree
