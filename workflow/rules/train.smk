@@ -1,14 +1,30 @@
+import dataclasses
+
+from diffuse.config import init_adapter
+
+
+def init_adapter_dir(wildcards):
+    """The adapter a trainset continues from (trainsets.<name>.init_adapter), or nothing."""
+    parent = init_adapter(config, wildcards.trainset)
+    return [] if parent is None else f"results/adapters/{wildcards.model}/{parent}"
+
+
+def training_outputs():
+    return ["results/tables/training.csv", "results/tables/training.md"]
+
+
 rule train_adapter:
-    """LoRA fine-tuning with Eq. 5 on every task of a trainset; a peft adapter plus a per-step log."""
+    """LoRA fine-tuning with Eq. 5 on every task of a trainset; a peft adapter, its log and summary."""
     input:
         model=model_dir,
         targets=trainset_targets,
+        init=init_adapter_dir,
     output:
         directory("results/adapters/{model}/{trainset}"),
     log:
         "results/logs/train_adapter/{model}/{trainset}.log",
     params:
-        settings=lambda wc: train_settings(config, wc.trainset),
+        settings=lambda wc: dataclasses.asdict(train_settings(config, wc.trainset)),
         dtype=lambda wc: config["models"][wc.model].get("train_dtype", "float32"),
     threads: workflow.cores
     resources:
@@ -19,3 +35,21 @@ rule train_adapter:
         "../../envs/diffuse.yaml"
     script:
         "../scripts/train_adapter.py"
+
+
+rule training_table:
+    """Per adapter: schedule, updates, early stop, final loss vs bound, and the share of parameters trained."""
+    input:
+        [f"results/adapters/{model}/{name}" for model in MODELS for name in config["trainsets"]],
+    output:
+        csv="results/tables/training.csv",
+        md="results/tables/training.md",
+    log:
+        "results/logs/training_table.log",
+    params:
+        adapters=[[model, name] for model in MODELS for name in config["trainsets"]],
+    localrule: True
+    conda:
+        "../../envs/diffuse.yaml"
+    script:
+        "../scripts/training_table.py"

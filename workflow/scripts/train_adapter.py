@@ -3,7 +3,7 @@ from pathlib import Path
 from diffuse.models import load_model
 from diffuse.runlog import start_job
 from diffuse.targets import EncodedTask
-from diffuse.train import train_adapter
+from diffuse.train import TrainSettings, train_adapter
 
 start_job(snakemake)
 
@@ -11,4 +11,6 @@ tasks = [EncodedTask.load(path) for path in snakemake.input.targets]
 model = load_model(snakemake.input.model, dtype=snakemake.params.dtype)
 out = Path(snakemake.output[0])
 out.mkdir(parents=True, exist_ok=True)
-train_adapter(model, tasks, out, out / "train_log.csv", snakemake.params.settings)
+init = snakemake.input.init[0] if snakemake.input.init else None
+settings = TrainSettings(**snakemake.params.settings)
+train_adapter(model, tasks, out, out / "train_log.csv", settings, init_adapter=init)
