@@ -1,17 +1,5 @@
 import dataclasses
 
-from diffuse.config import init_adapter
-
-
-def init_adapter_dir(wildcards):
-    """The adapter a trainset continues from (trainsets.<name>.init_adapter), or nothing."""
-    parent = init_adapter(config, wildcards.trainset)
-    return [] if parent is None else f"results/adapters/{wildcards.model}/{parent}"
-
-
-def training_outputs():
-    return ["results/tables/training.csv", "results/tables/training.md"]
-
 
 rule train_adapter:
     """LoRA fine-tuning with Eq. 5 on every task of a trainset; a peft adapter, its log and summary."""
