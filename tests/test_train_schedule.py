@@ -311,6 +311,7 @@ def test_paper_config_dry_run_trains_tuned_id_from_all_categories(tmp_path):
         "8",
         "--configfile",
         "config/paper.yaml",
+        "--",
         "results/tables/training.csv",
         timeout=300,
     )
