@@ -48,6 +48,7 @@ include: "workflow/rules/biographies.smk"
 rule all:
     input:
         expand("results/figures/training_{model}.png", model=MODELS),
+        training_outputs(),
         "results/figures/figure1.png",
         "results/figures/figure1.pdf",
         "results/tables/table1.csv",

@@ -1,5 +1,6 @@
 """Eq. 5 and the training loop, against hand computations and a naive (no shared cache) forward."""
 
+import json
 import math
 
 import numpy as np
@@ -124,6 +125,10 @@ def test_training_moves_mass_onto_targets(model_dir, tokenizer, tmp_path):
     assert rows[0]["entropy_bound"] == pytest.approx(math.log(3))
     assert (tmp_path / "adapter" / "adapter_config.json").exists()
     assert (tmp_path / "log.csv").read_text().startswith("step,loss,entropy_bound")
+    assert all(row["grad_norm"] > 0 for row in rows)  # no clipping: the norm is logged all the same
+    summary = json.loads((tmp_path / "adapter" / "train_summary.json").read_text())
+    assert (summary["schedule"], summary["updates"], summary["stopped_early"]) == ("minibatch", 6, False)
+    assert summary["final_loss"] == pytest.approx(rows[-1]["loss"])
 
 
 def test_early_stop_at_the_entropy_bound(model_dir, tokenizer, tmp_path):
@@ -133,7 +138,9 @@ def test_early_stop_at_the_entropy_bound(model_dir, tokenizer, tmp_path):
     # A huge gamma: the first loss is already within the bound, so training stops without an update.
     settings = TrainSettings(target_modules=["q_proj"], max_steps=5, early_stop_gamma=1e6)
     rows = train_adapter(load_model(model_dir), [task], tmp_path / "a", tmp_path / "log.csv", settings)
-    assert len(rows) == 1 and rows[0]["updated"] is False
+    assert len(rows) == 1 and rows[0]["updated"] is False and math.isnan(rows[0]["grad_norm"])
+    summary = json.loads((tmp_path / "a" / "train_summary.json").read_text())
+    assert summary["updates"] == 0 and summary["stopped_early"] is True
     assert loss_bound([task]) == pytest.approx(math.log(2))
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .models import EMBEDDED_MODELS
 from .tasks import Task, TaskError, load_tasks
-from .train import TrainSettings
+from .train import LORA_SHAPE, TrainSettings
 
 BASE = "base"  # the adapter name meaning "no adapter"
 
@@ -65,6 +65,8 @@ def check_config(config: dict, root: str | Path = ".") -> dict[str, Task]:
             if task_id not in tasks:
                 raise ConfigError(f"trainsets.{name}.tasks: unknown task {task_id!r}; known: {sorted(tasks)}")
         train_settings(config, name)
+    for name in config["trainsets"]:
+        init_chain(config, name)
     for i, entry in enumerate(config["experiments"]["simple_tasks"]):
         where = f"experiments.simple_tasks[{i}]"
         if entry["task"] not in tasks:
@@ -112,7 +114,7 @@ def train_settings(config: dict, trainset: str) -> TrainSettings:
     merged = {**config["training"], **config["trainsets"][trainset].get("training", {})}
     try:
         return TrainSettings(**merged)
-    except TypeError as error:
+    except (TypeError, ValueError) as error:
         raise ConfigError(f"trainsets.{trainset}.training: {error}") from None
 
 
@@ -120,6 +122,37 @@ def train_params(config: dict, trainset: str) -> dict:
     """train_settings as plain data for the rule's params (Snakemake fingerprints only builtin types);
     the script rebuilds it with TrainSettings(**params)."""
     return dataclasses.asdict(train_settings(config, trainset))
+
+
+def init_chain(config: dict, trainset: str) -> list[str]:
+    """The trainsets whose adapters `trainset` continues from, nearest first (init_adapter, recursively).
+
+    Raises ConfigError for an unknown name, a cycle, or a LoRA shape (rank, alpha, dropout, modules) that
+    differs from the adapter continued from (the saved adapter fixes it, so the setting would be ignored).
+    """
+    chain, name = [], trainset
+    while (parent := config["trainsets"][name].get("init_adapter")) is not None:
+        where = f"trainsets.{name}.init_adapter"
+        if parent not in config["trainsets"]:
+            raise ConfigError(f"{where}: unknown trainset {parent!r}; known: {sorted(config['trainsets'])}")
+        if parent == trainset or parent in chain:
+            raise ConfigError(f"{where}: {' -> '.join([trainset, *chain, parent])} is a cycle")
+        own, theirs = train_settings(config, name), train_settings(config, parent)
+        for key in LORA_SHAPE:
+            if getattr(own, key) != getattr(theirs, key):
+                raise ConfigError(
+                    f"{where}: training.{key} is {getattr(own, key)!r} here but {getattr(theirs, key)!r} in "
+                    f"{parent!r}, whose saved adapter fixes it"
+                )
+        chain.append(parent)
+        name = parent
+    return chain
+
+
+def init_adapter(config: dict, trainset: str) -> str | None:
+    """The trainset whose adapter `trainset` starts from, or None for a fresh LoRA adapter."""
+    init_chain(config, trainset)
+    return config["trainsets"][trainset].get("init_adapter")
 
 
 def category_tasks(tasks: dict[str, Task], category: str) -> list[str]:

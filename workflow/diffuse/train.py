@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -21,20 +22,63 @@ def diffuse_loss(logprobs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     return -(weights * logprobs).sum()
 
 
+SCHEDULES = ("minibatch", "prompt_pass")
+LORA_SHAPE = ("rank", "alpha", "dropout", "target_modules")  # fixed by an adapter that training continues
+
+
 @dataclass
 class TrainSettings:
+    """Every training setting; the defaults live here only (the schema has none, so overrides stay sparse)."""
+
     rank: int = 4
     alpha: float = 8.0
     dropout: float = 0.0
     target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
     learning_rate: float = 5e-5
-    weight_decay: float = 0.0
-    max_steps: int = 50
-    batch_size: int = 32  # (prompt, target) pairs per step; the whole set when it is smaller
-    prompts_per_step: int | None = None  # prompts (tasks) per step when not everything fits; None: all
-    early_stop_gamma: float | None = 0.2  # stop once loss <= mean H(p*) (1 + gamma); None: never
+    weight_decay: float = 0.0  # AdamW's decoupled decay (torch's own default is 0.01)
+    adam_eps: float = 1e-8  # torch's default; the authors use 1e-5
+    max_grad_norm: float | None = None  # clip the global gradient norm before each update; None: never
+    # minibatch: a step is one update on at most batch_size pairs. prompt_pass (the authors'): a step is a
+    # pass over every prompt in a seeded shuffled order, one update per prompt on its whole target set.
+    schedule: str = "minibatch"
+    max_steps: int = 50  # minibatch: updates; prompt_pass: passes
+    batch_size: int = 32  # minibatch: pairs per step; prompt_pass: targets per accumulated micro-batch
+    prompts_per_step: int | None = None  # minibatch only: prompts per step when not all fit; None: all
+    early_stop_gamma: float | None = 0.2  # stop once loss <= H(p*) (1 + gamma); None: never
     seed: int = 0
-    chunk_size: int = 64  # targets per forward pass (memory, not maths)
+    chunk_size: int = 64  # minibatch: targets per forward pass (memory, not maths)
+
+    def __post_init__(self):
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule: {self.schedule!r} is not one of {list(SCHEDULES)}")
+        if self.schedule == "prompt_pass" and self.prompts_per_step is not None:
+            raise ValueError("prompts_per_step: only the minibatch schedule uses it; set it to null")
+
+
+def planned_updates(settings: TrainSettings, n_prompts: int) -> int:
+    """Optimizer updates of a run without early stop: max_steps, or max_steps passes x the prompts."""
+    return settings.max_steps * (n_prompts if settings.schedule == "prompt_pass" else 1)
+
+
+def prompt_orders(n_prompts: int, passes: int, seed: int) -> list[list[int]]:
+    """The prompt order of each pass: seeded permutations, a fresh one per pass (the authors reshuffle)."""
+    rng = np.random.default_rng(seed)
+    return [rng.permutation(n_prompts).tolist() for _ in range(passes)]
+
+
+def early_stop_threshold(entropies: list[float], gamma: float | None) -> float:
+    """(1 + gamma) x the summed target entropies; -inf (never) without gamma."""
+    return (1 + gamma) * float(np.sum(entropies)) if gamma is not None else -math.inf
+
+
+def gradient_norm(params, max_norm: float | None) -> float:
+    """The global L2 gradient norm before clipping; clips to max_norm in place when it is set."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if max_norm is not None:
+        return float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+    if not grads:
+        return 0.0
+    return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])))
 
 
 class MinibatchSchedule:
@@ -99,17 +143,23 @@ def loss_bound(tasks: list[EncodedTask]) -> float:
 
 
 def train_step(
-    model, tasks: list[EncodedTask], batch: list[tuple[int, list[int], float]], settings: TrainSettings
+    model,
+    tasks: list[EncodedTask],
+    batch: list[tuple[int, list[int], float]],
+    settings: TrainSettings,
+    chunk_size: int | None = None,
 ):
     """Accumulate the gradient of the (estimated) mean Eq. 5 loss; return (loss, estimated mean valid mass).
 
-    Each task's prompt is encoded once and its key/value cache shared by all of its targets in the batch.
+    Each task's prompt is encoded once and its key/value cache shared by all of its targets in the batch;
+    the targets go through in chunks of chunk_size (settings.chunk_size by default), gradients accumulated.
     """
+    chunk_size = chunk_size or settings.chunk_size
     total_loss, masses = 0.0, []
     for t, indices, scale in batch:
         task = tasks[t]
         state = encode_prompt(model, task.prompt_ids)
-        chunks = list(chunked(indices, settings.chunk_size))
+        chunks = list(chunked(indices, chunk_size))
         mass = 0.0
         for k, (_, chunk) in enumerate(chunks):
             logp = target_logprobs(model, state, [task.targets[j].ids for j in chunk])
@@ -125,25 +175,92 @@ def train_step(
     return total_loss, float(np.mean(masses))
 
 
-def train_adapter(
-    model, tasks: list[EncodedTask], out_dir: str | Path, log_path: str | Path, settings: TrainSettings
-):
-    """Train a LoRA adapter on `tasks` and save it (peft format) to out_dir; write a per-step CSV log."""
-    from peft import LoraConfig, get_peft_model
-    from tqdm.auto import tqdm
+def parameter_counts(model) -> tuple[int, int]:
+    """(trainable, total) parameters, each shared tensor counted once."""
+    params = list(model.parameters())
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
 
+
+def lora_model(model, settings: TrainSettings, init_adapter: str | Path | None = None):
+    """A fresh LoRA adapter on `model`, or the saved one at init_adapter, trainable, to continue from."""
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    if init_adapter is None:
+        lora = LoraConfig(
+            r=settings.rank,
+            lora_alpha=settings.alpha,
+            lora_dropout=settings.dropout,
+            target_modules=list(settings.target_modules),
+            task_type="CAUSAL_LM",
+        )
+        return get_peft_model(model, lora)
+    model = PeftModel.from_pretrained(model, str(init_adapter), is_trainable=True)
+    saved = model.peft_config["default"]
+    shape = (saved.r, saved.lora_alpha, saved.lora_dropout, sorted(saved.target_modules))
+    wanted = (settings.rank, settings.alpha, settings.dropout, sorted(settings.target_modules))
+    if shape != wanted:
+        raise ValueError(f"{init_adapter}: adapter has (rank, alpha, dropout, modules) {shape}, not {wanted}")
+    return model
+
+
+def train_adapter(
+    model,
+    tasks: list[EncodedTask],
+    out_dir: str | Path,
+    log_path: str | Path,
+    settings: TrainSettings,
+    init_adapter: str | Path | None = None,
+):
+    """Train a LoRA adapter on `tasks` and save it (peft format) to out_dir, with train_summary.json there.
+
+    Writes a CSV log with a row per optimizer update (per step for minibatch) to log_path and, for the
+    prompt_pass schedule, the per-pass early-stop quantities to out_dir/train_passes.csv. Returns the rows.
+    """
     torch.manual_seed(settings.seed)
-    lora = LoraConfig(
-        r=settings.rank,
-        lora_alpha=settings.alpha,
-        lora_dropout=settings.dropout,
-        target_modules=list(settings.target_modules),
-        task_type="CAUSAL_LM",
-    )
-    model = get_peft_model(model, lora)
+    model = lora_model(model, settings, init_adapter)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    optimizer = torch.optim.AdamW(
+        params, lr=settings.learning_rate, weight_decay=settings.weight_decay, eps=settings.adam_eps
+    )
+    trainable, total = parameter_counts(model)
+    if settings.schedule == "prompt_pass":
+        rows, passes, summary = _train_prompt_passes(model, tasks, optimizer, params, settings)
+    else:
+        rows, summary = _train_minibatches(model, tasks, optimizer, params, settings)
+        passes = []
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    _write_csv(log_path, rows)
+    if passes:
+        _write_csv(out_dir / "train_passes.csv", passes)
+    summary.update(
+        {
+            "schedule": settings.schedule,
+            "prompts": len(tasks),
+            "targets": sum(len(t.targets) for t in tasks),
+            "planned_updates": planned_updates(settings, len(tasks)),
+            "init_adapter": None if init_adapter is None else str(init_adapter),
+            "trainable_params": trainable,
+            "total_params": total,
+            "trainable_fraction": trainable / total,
+        }
+    )
+    (out_dir / "train_summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return rows
+
+
+def _write_csv(path, rows: list[dict]) -> None:
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _train_minibatches(model, tasks, optimizer, params, settings: TrainSettings):
+    from tqdm.auto import tqdm
+
     schedule = MinibatchSchedule(
         [len(t.targets) for t in tasks], settings.batch_size, settings.seed, settings.prompts_per_step
     )
@@ -162,7 +279,9 @@ def train_adapter(
         loss, mass = train_step(model, tasks, batch, settings)
         recent = [row["loss"] for row in rows[-(window - 1) :]] + [loss] if window > 1 else [loss]
         stop = len(recent) == window and float(np.mean(recent)) <= threshold
+        grad_norm = float("nan")
         if not stop:
+            grad_norm = gradient_norm(params, settings.max_grad_norm)
             optimizer.step()
         rows.append(
             {
@@ -176,17 +295,153 @@ def train_adapter(
                 "batch_prompts": len(batch),
                 "updated": not stop,
                 "seconds": time.perf_counter() - started,
+                "grad_norm": grad_norm,
             }
         )
         bar.set_postfix(loss=f"{loss:.3f}", bound=f"{bound:.3f}", mass=f"{mass:.3f}")
         if stop:
             break
     bar.close()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir)
-    with open(log_path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return rows
+    summary = {
+        "updates": sum(row["updated"] for row in rows),
+        "steps": len(rows),
+        "stopped_early": bool(not rows[-1]["updated"]),
+        "bound_met": bool(not rows[-1]["updated"]),
+        "loss_scale": "mean over prompts of sum_y p*(y) nll(y)",
+        "final_loss": float(rows[-1]["loss"]),
+        "bound": bound,
+        "early_stop_threshold": threshold if math.isfinite(threshold) else None,
+    }
+    return rows, summary
+
+
+def _train_prompt_passes(model, tasks, optimizer, params, settings: TrainSettings):
+    """The authors' loop: per pass, each prompt once (shuffled), one clipped update on its whole target set.
+
+    A prompt's loss is sum_y p*(y) nll(y) over all its targets, accumulated over micro-batches of
+    batch_size; the pass's summed loss (each prompt's taken before its update) is checked against
+    (1 + gamma) x the summed entropies after the pass, as the authors do.
+    """
+    from tqdm.auto import tqdm
+
+    entropies = [entropy(t.weights) for t in tasks]
+    threshold = early_stop_threshold(entropies, settings.early_stop_gamma)
+    orders = prompt_orders(len(tasks), settings.max_steps, settings.seed)
+    rows, passes = [], []
+    bar = tqdm(total=planned_updates(settings, len(tasks)), desc="train", unit="update", mininterval=1.0)
+    for pass_index, order in enumerate(orders, start=1):
+        pass_started = time.perf_counter()
+        pass_loss, masses = 0.0, []
+        for t in order:
+            started = time.perf_counter()
+            task = tasks[t]
+            optimizer.zero_grad(set_to_none=True)
+            everything = [(t, list(range(len(task.targets))), 1.0)]
+            loss, mass = train_step(model, tasks, everything, settings, chunk_size=settings.batch_size)
+            grad_norm = gradient_norm(params, settings.max_grad_norm)
+            optimizer.step()
+            pass_loss += loss
+            masses.append(mass)
+            rows.append(
+                {
+                    "update": len(rows) + 1,
+                    "pass": pass_index,
+                    "task": task.task_id,
+                    "targets": len(task.targets),
+                    "loss": loss,
+                    "entropy": entropies[t],
+                    "valid_mass": mass,
+                    "grad_norm": grad_norm,
+                    "clipped": bool(
+                        settings.max_grad_norm is not None and grad_norm > settings.max_grad_norm
+                    ),
+                    "seconds": time.perf_counter() - started,
+                }
+            )
+            bar.update()
+            bar.set_postfix(loss=f"{loss:.3f}", H=f"{entropies[t]:.3f}", mass=f"{mass:.3f}")
+        stop = bool(pass_loss <= threshold)
+        passes.append(
+            {
+                "pass": pass_index,
+                "updates": len(order),
+                "loss_sum": pass_loss,
+                "entropy_sum": float(np.sum(entropies)),
+                "early_stop_threshold": threshold if math.isfinite(threshold) else float("nan"),
+                "stop": stop,
+                "valid_mass_mean": float(np.mean(masses)),
+                "seconds": time.perf_counter() - pass_started,
+            }
+        )
+        if stop:
+            break
+    bar.close()
+    summary = {
+        "updates": len(rows),
+        "steps": len(passes),
+        "stopped_early": bool(passes[-1]["stop"] and len(passes) < settings.max_steps),
+        "bound_met": passes[-1]["stop"],
+        "loss_scale": "sum over prompts of sum_y p*(y) nll(y), one pass",
+        "final_loss": passes[-1]["loss_sum"],
+        "bound": float(np.sum(entropies)),
+        "early_stop_threshold": threshold if math.isfinite(threshold) else None,
+    }
+    return rows, passes, summary
+
+
+def curve_frame(adapter_dir: str | Path):
+    """One row per step of an adapter's training for the training-curve figure, on the minibatch scale.
+
+    minibatch: the log as it is. prompt_pass: a row per pass, its summed loss, entropies and threshold
+    divided by the prompt count (the stop rule is unchanged by the division) and the mean valid mass.
+    """
+    import pandas as pd
+
+    adapter_dir = Path(adapter_dir)
+    passes = adapter_dir / "train_passes.csv"
+    if not passes.exists():
+        return pd.read_csv(adapter_dir / "train_log.csv")
+    frame = pd.read_csv(passes)
+    return pd.DataFrame(
+        {
+            "step": frame["pass"],
+            "loss": frame["loss_sum"] / frame["updates"],
+            "entropy_bound": frame["entropy_sum"] / frame["updates"],
+            "early_stop_threshold": frame["early_stop_threshold"] / frame["updates"],
+            "valid_mass": frame["valid_mass_mean"],
+        }
+    )
+
+
+TRAINING_COLUMNS = [
+    "model",
+    "adapter",
+    "init_adapter",
+    "schedule",
+    "prompts",
+    "targets",
+    "steps",
+    "updates",
+    "planned_updates",
+    "stopped_early",
+    "final_loss",
+    "bound",
+    "early_stop_threshold",
+    "loss_scale",
+    "trainable_params",
+    "total_params",
+    "trainable_percent",
+]
+
+
+def training_table(summaries: dict[tuple[str, str], dict]):
+    """(model, adapter) -> train_summary.json as one table; trainable_percent = 100 x trainable / total."""
+    import pandas as pd
+
+    rows = []
+    for (model, adapter), summary in summaries.items():
+        row = {"model": model, "adapter": adapter, **summary}
+        row["init_adapter"] = Path(summary["init_adapter"]).name if summary.get("init_adapter") else ""
+        row["trainable_percent"] = 100 * summary["trainable_params"] / summary["total_params"]
+        rows.append(row)
+    return pd.DataFrame(rows)[TRAINING_COLUMNS]

@@ -1,4 +1,5 @@
 # Input functions shared by the rules.
+from diffuse.config import init_adapter
 from diffuse.mt_bench import FASTCHAT_DATA as MT_BENCH_DATA, KEY as MT_BENCH_KEY
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
@@ -21,6 +22,16 @@ def adapter_dir(wildcards):
     if wildcards.adapter == BASE:
         return []
     return f"results/adapters/{wildcards.model}/{wildcards.adapter}"
+
+
+def init_adapter_dir(wildcards):
+    """The adapter a trainset continues from (trainsets.<name>.init_adapter), or nothing."""
+    parent = init_adapter(config, wildcards.trainset)
+    return [] if parent is None else f"results/adapters/{wildcards.model}/{parent}"
+
+
+def training_outputs():
+    return ["results/tables/training.csv", "results/tables/training.md"]
 
 
 def task_inputs(wildcards):

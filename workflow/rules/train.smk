@@ -1,8 +1,9 @@
 rule train_adapter:
-    """LoRA fine-tuning with Eq. 5 on every task of a trainset; a peft adapter plus a per-step log."""
+    """LoRA fine-tuning with Eq. 5 on every task of a trainset; a peft adapter, its log and summary."""
     input:
         model=model_dir,
         targets=trainset_targets,
+        init=init_adapter_dir,
     output:
         directory("results/adapters/{model}/{trainset}"),
     log:
@@ -19,3 +20,21 @@ rule train_adapter:
         "../../envs/diffuse.yaml"
     script:
         "../scripts/train_adapter.py"
+
+
+rule training_table:
+    """Per adapter: schedule, updates, early stop, final loss vs bound, and the share of parameters trained."""
+    input:
+        [f"results/adapters/{model}/{name}" for model in MODELS for name in config["trainsets"]],
+    output:
+        csv="results/tables/training.csv",
+        md="results/tables/training.md",
+    log:
+        "results/logs/training_table.log",
+    params:
+        adapters=[[model, name] for model in MODELS for name in config["trainsets"]],
+    localrule: True
+    conda:
+        "../../envs/diffuse.yaml"
+    script:
+        "../scripts/training_table.py"

@@ -11,4 +11,6 @@ tasks = [EncodedTask.load(path) for path in snakemake.input.targets]
 model = load_model(snakemake.input.model, dtype=snakemake.params.dtype)
 out = Path(snakemake.output[0])
 out.mkdir(parents=True, exist_ok=True)
-train_adapter(model, tasks, out, out / "train_log.csv", TrainSettings(**snakemake.params.settings))
+init = snakemake.input.init[0] if snakemake.input.init else None
+settings = TrainSettings(**snakemake.params.settings)
+train_adapter(model, tasks, out, out / "train_log.csv", settings, init_adapter=init)
