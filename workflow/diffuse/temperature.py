@@ -17,7 +17,7 @@ from .targets import EncodedTask
 from .tasks import Task
 
 COLUMNS = [
-    "temperature", "n_samples", "parse_rate", "valid_rate", "stopped_rate", "coverage", "entropy",
+    "temperature", "n_samples", "parse_rate", "valid_rate", "stopped_rate", "mean_new_tokens", "coverage", "entropy",
     "coverage_valid", "entropy_valid", "exact_valid_mass", "exact_entropy_valid",
 ]  # fmt: skip
 
@@ -52,6 +52,7 @@ def temperature_sweep(
         row = {"temperature": float(temperature)}
         row.update(sample_metrics(answers, valid_values, natural, weights))
         row["stopped_rate"] = float(samples["stopped"].mean())
+        row["mean_new_tokens"] = float(samples["n_tokens"].mean())
         logprobs = scorer.exact_logprobs(
             encoded.prompt_ids, encoded.target_ids, chunk_size, float(temperature)
         )

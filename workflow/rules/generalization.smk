@@ -76,6 +76,7 @@ rule figure2:
         png="results/figures/figure2.png",
         pdf="results/figures/figure2.pdf",
         table="results/tables/figure2.csv",
+        table_md="results/tables/figure2.md",
     log:
         "results/logs/figure2.log",
     params:

@@ -33,6 +33,7 @@ rule figure1:
         experiments=SIMPLE_TASKS,
         models=MODELS,
         tasks={entry["task"]: TASKS[entry["task"]] for entry in SIMPLE_TASKS},
+        entries=simple_task_keys(),
     localrule: True
     conda:
         "../../envs/diffuse.yaml"

@@ -17,7 +17,7 @@ table = table.sort_values(["model", "task", "condition", "temperature"], ignore_
 summary = crossings(table, BASE, tuned_of)
 legend = [
     "N: samples per temperature (same seed at every temperature); parse_rate, valid_rate, stopped_rate: "
-    "shares of all N samples; coverage, entropy: over parsed answers; coverage_valid, entropy_valid: over "
+    "shares of all N samples (stopped: ended at end-of-turn before max_new_tokens); mean_new_tokens: per row; coverage, entropy: over parsed answers; coverage_valid, entropy_valid: over "
     "valid answers (in the target set); exact_*: p_T(y|x) = prod softmax(logits/T) over the target set "
     "(valid mass: its total; entropy: renormalised to the targets). Entropy in nats.",
     "",
