@@ -53,6 +53,7 @@ rule all:
         "results/figures/figure1.pdf",
         "results/tables/table1.csv",
         "results/tables/table1.md",
+        section4_outputs(),
         generalization_outputs(),
         biography_outputs(),
     default_target: True

@@ -203,3 +203,17 @@ def test_a_config_without_section_6_plans_no_biography_jobs(tmp_path, config):
         "biography_targets",
     ):
         assert rule not in output
+
+
+def test_leave_one_out_has_one_n(config):
+    from diffuse.config import leave_one_out_n
+
+    checked = copy.deepcopy(config)
+    tasks = check_config(checked, REPO)
+    # numbers/rng and babynames/random-name are sampled 1000 times for Table 1, the rest 200: one N = 200.
+    assert leave_one_out_n(checked, tasks) == 200
+    checked["experiments"]["leave_one_out"]["n"] = 150
+    assert leave_one_out_n(checked, tasks) == 150
+    checked["experiments"]["leave_one_out"]["n"] = 1000
+    with pytest.raises(ConfigError, match=r"experiments\.leave_one_out\.n = 1000, but sampling gives fewer"):
+        leave_one_out_n(checked, tasks)

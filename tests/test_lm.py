@@ -71,3 +71,25 @@ def test_near_zero_temperature_is_greedy_generate(model, prompt_ids):
     greedy = model.generate(torch.tensor([prompt_ids]), max_new_tokens=6, do_sample=False, eos_token_id=2)
     expected = greedy[0, len(prompt_ids) :].tolist()
     assert sequences[0] == expected and sequences[1] == expected
+
+
+@pytest.mark.parametrize("temperature", [0.5, 1.0, 3.0, 10.0])
+def test_exact_logprobs_at_a_temperature_match_a_naive_softmax(model, tokenizer, prompt_ids, temperature):
+    # p_T(y|x) = prod over y's tokens of softmax(logits / T), from a full forward of prompt + y each time.
+    from diffuse.lm import exact_logprobs
+
+    targets = [tokenizer(f"{{{k}}}", add_special_tokens=False)["input_ids"] + [2] for k in (1, 7, 10)]
+    targets.append(tokenizer("{Aurora}", add_special_tokens=False)["input_ids"])
+    fast = exact_logprobs(model, prompt_ids, targets, chunk_size=2, temperature=temperature)
+    n = len(prompt_ids)
+    for target, value in zip(targets, fast.tolist(), strict=True):
+        with torch.no_grad():
+            logits = model(torch.tensor([prompt_ids + target])).logits[0].double()
+        steps = torch.arange(n - 1, n - 1 + len(target))
+        naive = torch.log(
+            torch.softmax(logits[steps] / temperature, -1)[torch.arange(len(target)), torch.tensor(target)]
+        )
+        assert value == pytest.approx(float(naive.sum()), abs=2e-3)
+    if temperature != 1.0:
+        # The temperature is applied: T = 1 gives different numbers.
+        assert not torch.allclose(fast, exact_logprobs(model, prompt_ids, targets, chunk_size=2))

@@ -1,6 +1,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from diffuse.metrics import (
@@ -8,9 +9,14 @@ from diffuse.metrics import (
     empirical_distribution,
     entropy,
     exact_metrics,
+    first_rows,
     kl_divergence,
+    kl_to_samples,
+    overrepresentation,
+    reference_draws,
     restricted,
     sample_metrics,
+    smoothed,
 )
 
 
@@ -54,23 +60,85 @@ def test_restricted_renormalises():
 
 def test_sample_metrics_rates_and_kl():
     answers = ["1", "1", "2", "11", None]
-    row = sample_metrics(answers, valid_values={"1", "2"}, natural={"1": 0.5, "2": 0.5})
+    row = sample_metrics(
+        answers, valid_values={"1", "2"}, natural={"1": 0.5, "2": 0.5}, target_weights={"1": 0.5, "2": 0.5}
+    )
     assert row["n_samples"] == 5
     assert row["parse_rate"] == pytest.approx(0.8)
     assert row["valid_rate"] == pytest.approx(0.6)
     assert row["coverage"] == 3
     assert row["coverage_valid"] == 2
+    assert row["coverage_outside_targets"] == 1 and row["top_outside_targets"] == "11 (1)"
     assert row["entropy"] == pytest.approx(entropy([2, 1, 1]))
     assert row["natural_support_rate"] == pytest.approx(0.75)
-    assert row["kl_to_natural"] == pytest.approx(
-        kl_divergence({"1": 2 / 3, "2": 1 / 3}, {"1": 0.5, "2": 0.5})
-    )
+    # Eq. 2, KL(p* || p_theta): counts 2 and 1 over {1, 2}, add-one smoothed to 3/5 and 2/5.
+    hand = 0.5 * math.log(0.5 / (3 / 5)) + 0.5 * math.log(0.5 / (2 / 5))
+    assert row["kl_target_add1"] == pytest.approx(hand)
+    assert row["kl_natural_add1"] == pytest.approx(hand)
+    # The other direction, labelled as such: unsmoothed frequencies 2/3, 1/3 against p*.
+    reverse = (2 / 3) * math.log((2 / 3) / 0.5) + (1 / 3) * math.log((1 / 3) / 0.5)
+    assert row["kl_reverse_sampled_natural"] == pytest.approx(reverse)
+    assert reverse != pytest.approx(hand)
 
 
-def test_sample_metrics_all_unparseable_does_not_crash():
-    row = sample_metrics([None] * 4, valid_values={"1"}, natural={"1": 1.0})
-    assert row["parse_rate"] == 0.0 and row["valid_rate"] == 0.0 and row["coverage"] == 0
-    assert math.isnan(row["entropy"]) and math.isnan(row["kl_to_natural"])
+def test_kl_to_samples_direction_and_unsampled_targets():
+    # p* uniform over three values; the model only ever says "a". The plain estimate of KL(p* || p_theta)
+    # would be infinite (b and c never sampled); add-one gives (9+1)/12, 1/12, 1/12.
+    p_star = {"a": 1 / 3, "b": 1 / 3, "c": 1 / 3}
+    answers = ["a"] * 9 + [None, "zzz"]
+    value = kl_to_samples(p_star, answers)
+    hand = sum((1 / 3) * math.log((1 / 3) / q) for q in (10 / 12, 1 / 12, 1 / 12))
+    assert value == pytest.approx(hand) and math.isfinite(value)
+    assert kl_divergence(p_star, {"a": 1.0}) == math.inf
+    # Weights need not be normalised; a perfect sample of a uniform target scores near 0.
+    assert kl_to_samples({"a": 2, "b": 2}, ["a", "b"] * 500) == pytest.approx(0.0, abs=1e-12)
+    assert smoothed({"a": 3}, ["a", "b"]) == {"a": 0.8, "b": 0.2}
+
+
+def test_reference_draws_are_seeded_and_follow_the_distribution():
+    natural = {"five": 0.6, "one": 0.3, "ten": 0.1}
+    first = reference_draws(natural, 20_000, seed=7)
+    assert first == reference_draws(natural, 20_000, seed=7)
+    assert first != reference_draws(natural, 20_000, seed=8)
+    for key, p in natural.items():
+        share = first.count(key) / len(first)
+        assert abs(share - p) < 5 * math.sqrt(p * (1 - p) / len(first)), key
+
+
+def test_reference_metrics_of_a_uniform_task():
+    from diffuse.evaluate import reference_metrics
+    from diffuse.tasks import Task
+
+    task = Task(id="numbers/rng", source="test", prompt="p", targets={"range": [1, 10]}, natural="uniform")
+    row = reference_metrics(task, 1000, seed=0)
+    draws = reference_draws({str(k): 0.1 for k in range(1, 11)}, 1000, seed=0)
+    assert row["n_samples"] == 1000 and row["parse_rate"] == 1.0 and row["valid_rate"] == 1.0
+    assert row["coverage"] == len(set(draws)) == 10
+    counts = np.array([draws.count(str(k)) for k in range(1, 11)]) / 1000
+    assert row["entropy"] == pytest.approx(-(counts * np.log(counts)).sum())
+    assert row["natural_entropy"] == pytest.approx(math.log(10)) and row["n_targets"] == 10
+
+
+def test_first_rows_is_a_prefix_and_names_the_key():
+    table = pd.DataFrame({"answer": list("abcdef")})
+    assert first_rows(table, 4, "experiments.leave_one_out.n")["answer"].tolist() == list("abcd")
+    assert first_rows(table, None, "k") is table
+    with pytest.raises(ValueError, match=r"experiments\.leave_one_out\.n = 10, but samples has only 6 rows"):
+        first_rows(table, 10, "experiments.leave_one_out.n")
+
+
+def test_overrepresentation_ratios_by_hand():
+    # 10 samples, 8 parsed: "Aurora" 5, "Anya" 2 (not in the natural distribution), "Emma" 1.
+    answers = ["Aurora"] * 5 + ["Anya"] * 2 + ["Emma"] + [None] * 2
+    natural = {"Aurora": 0.005, "Emma": 0.02, "Olivia": 0.975}
+    rows = overrepresentation(answers, natural, valid_values={"Aurora", "Emma"}, top_k=2)
+    assert [r["answer"] for r in rows] == ["Aurora", "Anya"]
+    aurora, anya = rows
+    assert aurora["sampled_share"] == pytest.approx(5 / 8) and aurora["natural_share"] == 0.005
+    assert aurora["ratio"] == pytest.approx((5 / 8) / 0.005) and aurora["note"] == ""
+    assert anya["natural_share"] == 0 and anya["ratio"] == math.inf and "absent" in anya["note"]
+    assert aurora["n_samples"] == 10 and aurora["parse_rate"] == 0.8 and aurora["valid_rate"] == 0.6
+    assert aurora["valid"] and not anya["valid"]
 
 
 def test_exact_metrics_hand_computed():

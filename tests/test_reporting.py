@@ -74,3 +74,40 @@ def test_figure3_draws(rows, tmp_path):
     per_task = leave_one_out_frame(rows, {"fruits": "FRUITS", "numbers": "NUMBERS"})
     figure3(per_task, ["FRUITS", "NUMBERS"], tmp_path / "f3.png", tmp_path / "f3.pdf")
     assert (tmp_path / "f3.png").stat().st_size > 10_000 and (tmp_path / "f3.pdf").exists()
+
+
+def test_one_n_per_table(rows):
+    from diffuse.reporting import one_n
+
+    per_task = leave_one_out_frame(rows, {"fruits": "FRUITS", "numbers": "NUMBERS"})
+    assert one_n(per_task) == 100
+    per_task.loc[0, "n_samples"] = 1000
+    with pytest.raises(ValueError, match=r"different N: \[100, 1000\]"):
+        one_n(per_task)
+
+
+def test_temperature_crossing():
+    from diffuse.temperature import crossings
+
+    rows = []
+    for t, base_entropy in [(1.0, 0.5), (2.0, 1.0), (10.0, 2.2), (20.0, 2.3)]:
+        rows.append({"model": "m", "task": "numbers/rng", "adapter": "base", "temperature": t,
+                     "entropy_valid": base_entropy, "exact_entropy_valid": base_entropy + 0.05})  # fmt: skip
+    rows.append({"model": "m", "task": "numbers/rng", "adapter": "rng", "temperature": 1.0,
+                 "entropy_valid": 2.1, "exact_entropy_valid": 2.3})  # fmt: skip
+    summary = crossings(pd.DataFrame(rows), "base", {"numbers/rng": "rng"}).iloc[0]
+    assert summary["tuned_T1_entropy_valid"] == 2.1 and summary["untuned_T_reaching_entropy_valid"] == 10.0
+    # 2.35 at T = 20 reaches the tuned exact 2.3; nothing below does.
+    assert summary["untuned_T_reaching_exact_entropy_valid"] == 20.0
+
+
+def test_write_table_legend_and_renamed_columns(tmp_path):
+    from diffuse.reporting import write_table
+
+    table = pd.DataFrame({"n_samples": [10], "entropy": [0.123456], "note": [None]})
+    write_table(table, tmp_path / "t.csv", tmp_path / "t.md", "T", legend=["over parsed answers"],
+                md_columns={"n_samples": "N", "entropy": "entropy (parsed)"})  # fmt: skip
+    text = (tmp_path / "t.md").read_text()
+    assert "| N | entropy (parsed) | note |" in text and "| 10 | 0.1235 |  |" in text
+    assert text.rstrip().endswith("over parsed answers")
+    assert pd.read_csv(tmp_path / "t.csv").columns.tolist() == ["n_samples", "entropy", "note"]

@@ -35,9 +35,18 @@ def test_outputs_exist(smoke_run):
 
 def test_table1_is_sane(smoke_run):
     table = pd.read_csv(smoke_run / "results" / "tables" / "table1.csv")
-    assert len(table) == 4
-    assert set(table["condition"]) == {"base", "tuned"} and set(table["label"]) == {"RNG", "BABYNAMES"}
+    assert len(table) == 6
+    assert set(table["condition"]) == {"natural", "base", "tuned"}
+    assert set(table["label"]) == {"RNG", "BABYNAMES"}
     assert (table["n_samples"] == 40).all()
+    reference = table[table["condition"] == "natural"].set_index("label")
+    assert (reference["parse_rate"] == 1.0).all() and reference.loc["RNG", "valid_rate"] == 1.0
+    assert reference.loc["RNG", "entropy"] <= np.log(10) + 1e-9
+    # Eq. 2 direction, add-one smoothed: finite for every row.
+    assert np.isfinite(table["kl_target_add1"]).all()
+    text = (smoke_run / "results" / "tables" / "table1.md").read_text()
+    for words in ("| N |", "entropy (parsed)", "entropy (valid)", "parse rate", "valid rate", "KL(p* ||"):
+        assert words in text, words
     for column in ("parse_rate", "valid_rate", "exact_valid_mass"):
         assert table[column].between(0, 1).all(), column
     assert (table["valid_rate"] <= table["parse_rate"]).all()
@@ -71,8 +80,15 @@ def test_leave_one_out_tables(smoke_run):
         "ood-days-dates",
         "id-days-dates",
     }
+    # One N in every cell: numbers/rng is sampled for Table 1 too, the prefix keeps it at the tables' N.
+    assert (per_task["n_samples"] == 40).all()
     table5 = pd.read_csv(smoke_run / "results" / "tables" / "table5.csv")
-    assert table5["category"].tolist() == ["NUMBERS", "DAYS AND DATES"]
+    assert table5["category"].tolist() == ["NUMBERS", "DAYS AND DATES"] and (table5["N"] == 40).all()
+    assert (
+        (table5.filter(like="smollm2-135m").drop(columns=table5.filter(like="rate").columns) <= 40)
+        .all()
+        .all()
+    )
     assert {
         "smollm2-135m Baseline",
         "smollm2-135m OOD",
@@ -182,3 +198,24 @@ def test_adding_a_task_is_one_file(smoke_run):
     exact = pd.read_parquet(smoke_run / "results/exact/smollm2-135m/base/colours/rainbow.parquet")
     assert exact["value"].tolist() == ["Red", "Orange", "Yellow", "Green", "Blue", "Indigo", "Violet"]
     assert exact["prob_valid"].sum() == pytest.approx(1.0)
+
+
+def test_temperature_and_overrepresentation(smoke_run):
+    tables = smoke_run / "results" / "tables"
+    sweep = pd.read_csv(tables / "temperature.csv")
+    # Two tasks x base and tuned x temperatures [1, 10].
+    assert len(sweep) == 8 and set(sweep["temperature"]) == {1.0, 10.0} and (sweep["n_samples"] == 8).all()
+    assert sweep["exact_valid_mass"].between(0, 1).all()
+    assert (sweep["exact_entropy_valid"] <= np.log(sweep["n_targets"]) + 1e-9).all()
+    base = sweep[sweep["adapter"] == "base"].set_index(["task", "temperature"])
+    # Hotter is flatter over the target set.
+    for task in ("numbers/rng", "babynames/random-name"):
+        assert base.loc[(task, 10.0), "exact_entropy_valid"] > base.loc[(task, 1.0), "exact_entropy_valid"]
+    assert (smoke_run / "results" / "figures" / "temperature.png").is_file()
+    over = pd.read_csv(tables / "overrepresentation.csv")
+    assert set(over["condition"]) == {"base", "tuned"} and (over["rank"] <= 5).all()
+    finite = np.isfinite(over["ratio"])
+    assert np.allclose(
+        over.loc[finite, "ratio"], over.loc[finite, "sampled_share"] / over.loc[finite, "natural_share"]
+    )
+    assert (over.loc[~finite, "natural_share"] == 0).all()

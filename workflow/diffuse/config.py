@@ -41,7 +41,7 @@ def check_config(config: dict, root: str | Path = ".") -> dict[str, Task]:
             raise ConfigError(f"trainsets.{name}: the name is taken by experiments.leave_one_out; rename it")
         config["trainsets"][name] = trainset
     if config["experiments"].get("leave_one_out"):
-        leave_one_out_evaluated(config, tasks)
+        leave_one_out_n(config, tasks)
     spec = config["experiments"].get("rng_generalization")
     if spec:
         if spec["trainset"] not in config["trainsets"]:
@@ -212,3 +212,20 @@ def sampling_settings(config: dict, task_id: str) -> dict:
             settings.update({k: v for k, v in override.items() if k != "tasks"})
             break
     return settings
+
+
+def leave_one_out_n(config: dict, tasks: dict[str, Task]) -> int:
+    """N of every cell of Tables 5/6: experiments.leave_one_out.n, or (null) the smallest sampling n of the
+    evaluated tasks. Metrics use the first N rows of each sample file (i.i.d. rows: a prefix is a sample)."""
+    evaluated = [t for ids in leave_one_out_evaluated(config, tasks).values() for t in ids]
+    sampled = {t: sampling_settings(config, t)["n"] for t in evaluated}
+    n = config["experiments"]["leave_one_out"].get("n")
+    if n is None:
+        return min(sampled.values())
+    short = {t: m for t, m in sampled.items() if m < n}
+    if short:
+        raise ConfigError(
+            f"experiments.leave_one_out.n = {n}, but sampling gives fewer rows to {short}; lower the key (or "
+            "null: the smallest) or raise sampling.n for those tasks"
+        )
+    return int(n)

@@ -41,8 +41,11 @@ def expand_cache(model, state: PromptState, rows: int) -> DynamicCache:
     return cache
 
 
-def target_logprobs(model, state: PromptState, targets: list[list[int]]) -> torch.Tensor:
-    """log p(target | prompt) for each target (summed over its tokens), sharing the prompt cache.
+def target_logprobs(
+    model, state: PromptState, targets: list[list[int]], temperature: float = 1.0
+) -> torch.Tensor:
+    """log p_T(target | prompt) for each target: the sum over its tokens of log softmax(logits / T), the
+    distribution sampling at temperature T draws from; T = 1 is the model's own. Shares the prompt cache.
 
     The first target token is scored by the prompt's last logits; the rest by one batched forward of the
     targets without their last token (right-padded, so real positions never attend to padding).
@@ -52,7 +55,7 @@ def target_logprobs(model, state: PromptState, targets: list[list[int]]) -> torc
     device = state.last_logits.device
     rows = len(targets)
     first = torch.tensor([t[0] for t in targets], device=device)
-    logp = torch.log_softmax(state.last_logits.float(), dim=-1)[first]
+    logp = torch.log_softmax(state.last_logits.float() / temperature, dim=-1)[first]
     longest = max(len(t) for t in targets)
     if longest == 1:
         return logp
@@ -77,7 +80,11 @@ def target_logprobs(model, state: PromptState, targets: list[list[int]]) -> torc
         past_key_values=expand_cache(model, state, rows),
         use_cache=True,
     )
-    token_logp = torch.log_softmax(out.logits.float(), dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+    token_logp = (
+        torch.log_softmax(out.logits.float() / temperature, dim=-1)
+        .gather(-1, labels.unsqueeze(-1))
+        .squeeze(-1)
+    )
     return logp + (token_logp * mask).sum(dim=1)
 
 
@@ -96,11 +103,15 @@ def chunked(seq, size: int):
 
 @torch.no_grad()
 def exact_logprobs(
-    model, prompt_ids: list[int], targets: list[list[int]], chunk_size: int = 64
+    model,
+    prompt_ids: list[int],
+    targets: list[list[int]],
+    chunk_size: int = 64,
+    temperature: float = 1.0,
 ) -> torch.Tensor:
-    """log p(y|x) for every y in the target set, in chunks, with one prompt encoding."""
+    """log p_T(y|x) for every y in the target set, in chunks, with one prompt encoding."""
     state = encode_prompt(model, prompt_ids)
-    parts = [target_logprobs(model, state, chunk) for _, chunk in chunked(targets, chunk_size)]
+    parts = [target_logprobs(model, state, chunk, temperature) for _, chunk in chunked(targets, chunk_size)]
     return torch.cat(parts)
 
 

@@ -52,10 +52,43 @@ def restricted(p: Mapping[str, float], support: Iterable[str]) -> dict[str, floa
     return {k: v / total for k, v in kept.items()} if total else {}
 
 
+def smoothed(counts: Mapping[str, int], support: Iterable[str], pseudo: float = 1.0) -> dict[str, float]:
+    """Add-`pseudo` (Laplace) smoothed frequencies over `support`; answers outside it are dropped."""
+    support = list(dict.fromkeys(support))
+    total = sum(counts.get(k, 0) for k in support) + pseudo * len(support)
+    return {k: (counts.get(k, 0) + pseudo) / total for k in support}
+
+
+def kl_to_samples(reference: Mapping[str, float], answers: Iterable[str | None]) -> float:
+    """Eq. 2 on samples: KL(p* || p_theta), p_theta the add-one smoothed frequencies of the answers over
+    p*'s support (an unsampled y in that support would make the plain estimate infinite)."""
+    reference = {k: v for k, v in reference.items() if v > 0}
+    if not reference:
+        return float("nan")
+    total = sum(reference.values())
+    reference = {k: v / total for k, v in reference.items()}
+    counts = Counter(a for a in answers if a is not None)
+    return kl_divergence(reference, smoothed(counts, reference))
+
+
+def outside_targets(answers: Iterable[str | None], valid_values: set[str], k: int = 5) -> tuple[int, str]:
+    """How many distinct parsed answers are not targets, and the k most frequent as 'answer (count)'."""
+    counts = Counter(a for a in answers if a is not None and a not in valid_values)
+    top = "; ".join(f"{a} ({c})" for a, c in counts.most_common(k))
+    return len(counts), top
+
+
 def sample_metrics(
-    answers: list[str | None], valid_values: set[str] | None, natural: Mapping[str, float] | None
+    answers: list[str | None],
+    valid_values: set[str] | None,
+    natural: Mapping[str, float] | None,
+    target_weights: Mapping[str, float] | None = None,
 ):
-    """Metrics of N sampled answers (already parsed and put in match form)."""
+    """Metrics of N sampled answers (already parsed and put in match form).
+
+    Rates are over all N samples; coverage and entropy over parsed answers, and with `_valid` over valid
+    (target-set) answers. KL columns follow Eq. 2, KL(p* || p_theta), with p_theta add-one smoothed.
+    """
     n = len(answers)
     parsed = [a for a in answers if a is not None]
     empirical = empirical_distribution(parsed)
@@ -70,15 +103,38 @@ def sample_metrics(
         row["valid_rate"] = len(valid) / n if n else float("nan")
         row["coverage_valid"] = coverage(valid)
         row["entropy_valid"] = entropy(empirical_distribution(valid).values())
+        row["coverage_outside_targets"], row["top_outside_targets"] = outside_targets(parsed, valid_values)
+    if target_weights is not None:
+        row["kl_target_add1"] = kl_to_samples(target_weights, parsed)
     if natural is not None:
-        # KL of the model's parsed answers from the natural distribution, over answers the natural
-        # distribution knows (the share it does not know is reported beside it).
-        in_support = restricted(empirical, natural.keys())
         row["natural_support_rate"] = (
             sum(v for k, v in empirical.items() if k in natural) if empirical else 0.0
         )
-        row["kl_to_natural"] = kl_divergence(in_support, natural) if in_support else float("nan")
+        row["kl_natural_add1"] = kl_to_samples(natural, parsed)
+        # The other direction, KL(p_theta || p_natural), over parsed answers the natural distribution
+        # knows: finite without smoothing, but not the paper's Eq. 2.
+        in_support = restricted(empirical, natural.keys())
+        row["kl_reverse_sampled_natural"] = kl_divergence(in_support, natural) if in_support else float("nan")
     return row
+
+
+def reference_draws(natural: Mapping[str, float], n: int, seed: int) -> list[str]:
+    """N i.i.d. draws from the natural distribution (Table 1's reference row), reproducible from `seed`."""
+    keys = list(natural)
+    p = np.asarray([natural[k] for k in keys], dtype=float)
+    rng = np.random.default_rng(int(seed))
+    return [keys[i] for i in rng.choice(len(keys), size=int(n), p=p / p.sum())]
+
+
+def first_rows(samples, n: int | None, key: str, source: str = "samples"):
+    """The first n rows of a sample table (i.i.d. rows, so a prefix is a sample of size n)."""
+    if n is None:
+        return samples
+    if len(samples) < n:
+        raise ValueError(
+            f"{key} = {n}, but {source} has only {len(samples)} rows; lower {key} or sample more rows"
+        )
+    return samples.iloc[:n]
 
 
 def exact_metrics(logprobs: np.ndarray, weights: np.ndarray) -> dict[str, float]:
@@ -100,3 +156,37 @@ def exact_metrics(logprobs: np.ndarray, weights: np.ndarray) -> dict[str, float]
         # The same KL with the model renormalised over the target set (the shape, apart from validity).
         "kl_valid": float((weights[support] * (np.log(weights[support]) - log_valid[support])).sum()),
     }
+
+
+def overrepresentation(
+    answers: list[str | None], natural: Mapping[str, float], valid_values: set[str], top_k: int
+) -> list[dict]:
+    """The top_k most sampled answers (match form) with their share among parsed answers, their natural
+    share and the ratio of the two; the ratio is inf where the natural distribution never gives the answer
+    (marked in `note`). Each row also carries N, parse rate and valid rate of the whole sample."""
+    n = len(answers)
+    parsed = [a for a in answers if a is not None]
+    counts = Counter(parsed)
+    shared = {
+        "n_samples": n,
+        "parse_rate": len(parsed) / n if n else float("nan"),
+        "valid_rate": sum(a in valid_values for a in parsed) / n if n else float("nan"),
+    }
+    rows = []
+    for rank, (answer, count) in enumerate(counts.most_common(top_k), start=1):
+        share = count / len(parsed)
+        natural_share = float(natural.get(answer, 0.0))
+        rows.append(
+            {
+                **shared,
+                "rank": rank,
+                "answer": answer,
+                "count": count,
+                "sampled_share": share,
+                "natural_share": natural_share,
+                "ratio": share / natural_share if natural_share > 0 else math.inf,
+                "note": "" if natural_share > 0 else "absent from the natural distribution",
+                "valid": answer in valid_values,
+            }
+        )
+    return rows

@@ -13,30 +13,94 @@ import pandas as pd  # noqa: E402
 
 COLORS = {"base": "#7f7f7f", "tuned": "#d62728", "natural": "#1f77b4", "target": "#1f77b4"}
 TABLE1_COLUMNS = [
-    "model", "task", "label", "condition", "adapter", "n_samples", "coverage", "entropy", "parse_rate",
-    "valid_rate", "coverage_valid", "entropy_valid", "natural_support_rate", "kl_to_natural", "exact_valid_mass", "exact_entropy_valid",
-    "exact_kl_valid", "max_entropy",
+    "model", "task", "label", "condition", "adapter", "n_samples", "parse_rate", "valid_rate", "coverage",
+    "coverage_valid", "coverage_outside_targets", "entropy", "entropy_valid", "kl_target_add1",
+    "kl_natural_add1", "kl_reverse_sampled_natural", "natural_support_rate", "exact_valid_mass",
+    "exact_entropy_valid", "exact_kl", "exact_kl_valid", "max_entropy",
 ]  # fmt: skip
+
+# Every sampled metric's set in its name: all N samples, parsed answers, valid (target-set) answers, exact.
+METRIC_NAMES = {
+    "n_samples": "N",
+    "parse_rate": "parse rate",
+    "valid_rate": "valid rate",
+    "coverage": "coverage-N (parsed)",
+    "coverage_valid": "coverage-N (valid)",
+    "coverage_outside_targets": "distinct parsed non-targets",
+    "entropy": "entropy (parsed)",
+    "entropy_valid": "entropy (valid)",
+    "kl_target_add1": "KL(p* || sampled+1) targets",
+    "kl_natural_add1": "KL(natural || sampled+1)",
+    "kl_reverse_sampled_natural": "reverse KL(sampled || natural)",
+    "natural_support_rate": "parsed in natural support",
+    "exact_valid_mass": "exact valid mass",
+    "exact_entropy_valid": "exact entropy (targets)",
+    "exact_kl": "exact KL(p* || p)",
+    "exact_kl_valid": "exact KL(p* || p) renorm.",
+    "max_entropy": "ln |targets|",
+}
+
+# The legend under every table built from sample_metrics/exact_metrics rows.
+METRIC_LEGEND = [
+    "N: samples per row. parse rate, valid rate: shares of all N samples that parsed / are in the target set "
+    "(valid). (parsed): over all parsed answers, whatever they are; (valid): over valid answers only. "
+    "Entropy in nats.",
+    "KL follows Eq. 2, KL(p* || p_theta): 'sampled+1' is the empirical distribution of the parsed answers, "
+    "add-one (Laplace) smoothed over p*'s support (targets: p* the target weights over the target set; "
+    "natural: p* the natural distribution, SSA counts or uniform), so an unsampled value costs a finite amount "
+    "instead of infinity. 'reverse KL(sampled || natural)' is the other direction, over parsed answers the "
+    "natural distribution knows (their share: 'parsed in natural support').",
+    "exact: p_theta(y|x) computed over the target set by teacher forcing; valid mass: its total; entropy and "
+    "'renorm.' KL: p_theta renormalised to the target set; exact KL(p* || p): with the raw probabilities.",
+]
 
 
 def table1(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Coverage-N and entropy per model x task x {base, tuned}, with parse rate and exact figures beside them."""
+    """Coverage-N and entropy per model x task x {natural reference, base, tuned}, with N, parse and valid
+    rates, KL and the exact figures beside them."""
     table = metrics.copy()
     table["max_entropy"] = np.log(table["n_targets"].where(table["task"].str.startswith("numbers/"), np.nan))
     columns = [c for c in TABLE1_COLUMNS if c in table.columns]
-    return table[columns].sort_values(["model", "task", "condition"], ignore_index=True)
+    order = {"natural": 0, "base": 1, "tuned": 2}
+    table["_order"] = table["condition"].map(order)
+    return table.sort_values(["task", "_order", "model"], ignore_index=True, kind="stable")[
+        columns
+    ].reset_index(drop=True)
 
 
-def write_table(table: pd.DataFrame, csv_path: str | Path, md_path: str | Path, title: str) -> None:
-    table.to_csv(csv_path, index=False)
+def markdown(table: pd.DataFrame) -> str:
+    """A markdown table, floats to 4 significant figures, missing values blank."""
     shown = table.copy()
     for column in shown.columns:
         if shown[column].dtype.kind == "f":
             shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:.4g}")
-    header = "| " + " | ".join(shown.columns) + " |"
+    header = "| " + " | ".join(str(c) for c in shown.columns) + " |"
     rule = "|" + "|".join("---" for _ in shown.columns) + "|"
-    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in shown.itertuples(index=False)]
-    Path(md_path).write_text(f"# {title}\n\n" + "\n".join([header, rule, *body]) + "\n")
+    body = [
+        "| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |"
+        for row in shown.itertuples(index=False)
+    ]
+    return "\n".join([header, rule, *body])
+
+
+def write_table(
+    table: pd.DataFrame,
+    csv_path: str | Path,
+    md_path: str | Path,
+    title: str,
+    legend: list[str] | None = None,
+    extra: pd.DataFrame | None = None,
+    md_columns: dict[str, str] | None = None,
+) -> None:
+    """The table as CSV and markdown; the markdown has the title, the table (columns renamed by
+    `md_columns`), the legend lines under it, then `extra` (a second table) if given."""
+    table.to_csv(csv_path, index=False)
+    parts = [f"# {title}", markdown(table.rename(columns=md_columns or {}))]
+    if legend:
+        parts.append("\n".join(legend).strip())
+    if extra is not None and not extra.empty:
+        parts.append(markdown(extra))
+    Path(md_path).write_text("\n\n".join(parts) + "\n")
 
 
 def _sorted_distribution(values: pd.Series) -> pd.Series:
@@ -203,11 +267,13 @@ def leave_one_out_frame(rows: list[dict], labels: dict[str, str], base: str = "b
     ]
     frame["max_entropy"] = np.log(frame["n_targets"])
     columns = [
-        "model", "category", "label", "task", "condition", "adapter", "n_samples", "coverage", "entropy",
-        "parse_rate", "valid_rate", "coverage_valid", "entropy_valid", "exact_valid_mass", "exact_entropy_valid",
+        "model", "category", "label", "task", "condition", "adapter", "n_samples", "parse_rate", "valid_rate",
+        "coverage", "coverage_valid", "coverage_outside_targets", "top_outside_targets", "entropy",
+        "entropy_valid", "kl_target_add1", "exact_valid_mass", "exact_entropy_valid", "exact_kl_valid",
         "n_targets", "max_entropy",
     ]  # fmt: skip
     frame["condition"] = pd.Categorical(frame["condition"], CONDITION_ORDER, ordered=True)
+    columns = [c for c in columns if c in frame.columns]
     return frame[columns].sort_values(["model", "category", "task", "condition"], ignore_index=True)
 
 
@@ -219,6 +285,14 @@ def leave_one_out_summary(per_task: pd.DataFrame, value: str, labels: list[str])
     table = table.reindex(labels)
     table.columns = [f"{model} {condition}" for model, condition in table.columns]
     return table.reset_index().rename(columns={"label": "category"})
+
+
+def one_n(per_task: pd.DataFrame) -> int:
+    """The N behind every cell of a table; an error if the rows disagree (a table mixing Ns misleads)."""
+    ns = sorted(set(per_task["n_samples"].astype(int)))
+    if len(ns) != 1:
+        raise ValueError(f"rows of one table over different N: {ns}")
+    return ns[0]
 
 
 def leave_one_out_summaries(
@@ -233,7 +307,7 @@ def leave_one_out_summaries(
 
 
 # Beside each sampled figure of Tables 5 and 6: how often answers parsed, and the exact view of the same model.
-SAMPLED_CONTEXT = {"parse_rate": " parse rate"}
+SAMPLED_CONTEXT = {"parse_rate": " parse rate", "valid_rate": " valid rate"}
 EXACT_CONTEXT = {"exact_entropy_valid": " exact entropy", "exact_valid_mass": " valid mass"}
 
 
@@ -358,6 +432,58 @@ def figure2(
     fig.suptitle(
         "Figure 2: generalization of RNG tuning to unseen prompt formats and ranges (95% CI over prompts)\n"
         "percentages: share of sampled answers inside the asked range",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=130)
+    fig.savefig(out_pdf)
+    plt.close(fig)
+
+
+def temperature_figure(
+    table: pd.DataFrame, labels: dict[str, str], out_png: str | Path, out_pdf: str | Path, base: str = "base"
+) -> None:
+    """Footnote 6: entropy (top) and parse / valid rates (bottom) against temperature, one column per
+    model x task. Solid: sampled, over valid answers; dotted markers: sampled, over all parsed answers;
+    dashed: exact p_T over the target set, renormalised; grey band: the tuned model's entropy at T = 1."""
+    panels = list(dict.fromkeys(zip(table["model"], table["task"], strict=True)))
+    fig, axes = plt.subplots(2, len(panels), figsize=(5.4 * len(panels), 7.6), squeeze=False, sharex=True)
+    for col, (model, task) in enumerate(panels):
+        data = table[(table["model"] == model) & (table["task"] == task)]
+        top, bottom = axes[0, col], axes[1, col]
+        n = int(data["n_samples"].iloc[0])
+        for adapter, group in data.groupby("adapter", sort=False):
+            group = group.sort_values("temperature")
+            name, color = (
+                ("untuned", COLORS["base"]) if adapter == base else (f"tuned ({adapter})", COLORS["tuned"])
+            )
+            t = group["temperature"]
+            top.plot(
+                t, group["entropy_valid"], color=color, marker="o", ms=4, label=f"{name}, sampled, valid"
+            )
+            top.plot(
+                t, group["entropy"], color=color, marker="x", ls=":", lw=1, label=f"{name}, sampled, parsed"
+            )
+            top.plot(t, group["exact_entropy_valid"], color=color, ls="--", lw=1.4, label=f"{name}, exact")
+            bottom.plot(t, group["parse_rate"], color=color, marker="x", ls=":", label=f"{name} parse rate")
+            bottom.plot(t, group["valid_rate"], color=color, marker="o", label=f"{name} valid rate")
+            if adapter != base:
+                at_one = group[np.isclose(group["temperature"], 1.0)]
+                if not at_one.empty:
+                    top.axhline(at_one["exact_entropy_valid"].iloc[0], color=color, lw=6, alpha=0.15,
+                                label=f"{name} at T=1, exact")  # fmt: skip
+        top.axhline(np.log(data["n_targets"].iloc[0]), color="black", ls=":", lw=1, label="ln |targets|")
+        top.set_title(f"{model}: {labels.get(task, task)} (N={n} per temperature)")
+        top.set_ylabel("entropy (nats)")
+        top.legend(fontsize=7)
+        bottom.set_xscale("log")
+        bottom.set_xlabel("sampling temperature T")
+        bottom.set_ylabel("share of all N samples")
+        bottom.set_ylim(-0.02, 1.02)
+        bottom.legend(fontsize=7)
+    fig.suptitle(
+        "Footnote 6: entropy against sampling temperature, untuned vs tuned "
+        "(valid: answers in the target set; exact: p_T over the targets, renormalised)",
         fontsize=10,
     )
     fig.tight_layout()

@@ -119,7 +119,16 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.assign(x=np.where(frame["figure"] == "2a", frame["high"], frame["size"]))
     for (model, adapter, figure, x), group in frame.groupby(["model", "adapter", "figure", "x"], sort=True):
         row = {"model": model, "adapter": adapter, "figure": figure, "x": int(x), "prompts": len(group)}
-        for column in ("entropy", "exact_entropy_valid", "parse_rate", "valid_rate", "exact_valid_mass"):
+        if "n_samples" in group:
+            # N per prompt; NaN flags a point whose prompts were sampled with different N.
+            ns = sorted(set(group["n_samples"].astype(int)))
+            row["n_samples"] = ns[0] if len(ns) == 1 else float("nan")
+        for column in (
+            "entropy", "entropy_valid", "coverage", "coverage_valid", "exact_entropy_valid", "parse_rate",
+            "valid_rate", "exact_valid_mass",
+        ):  # fmt: skip
+            if column not in group:
+                continue
             row[column], row[f"{column}_ci95"] = mean_with_ci(group[column])
         row["max_entropy"] = float(np.log(group["size"].mean()))
         rows.append(row)

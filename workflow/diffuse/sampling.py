@@ -74,11 +74,18 @@ class HFBackend:
                 progress=bar,
             )
 
-    def exact_logprobs(self, prompt_ids: list[int], target_ids: list[list[int]], chunk_size: int = 64):
-        """log p(y|x) of every target by teacher forcing, one prompt encoding shared by all."""
+    def exact_logprobs(
+        self,
+        prompt_ids: list[int],
+        target_ids: list[list[int]],
+        chunk_size: int = 64,
+        temperature: float = 1.0,
+    ):
+        """log p_T(y|x) of every target by teacher forcing, one prompt encoding shared by all."""
         from .lm import exact_logprobs
 
-        return exact_logprobs(self.model, prompt_ids, target_ids, chunk_size).numpy().astype(float)
+        logprobs = exact_logprobs(self.model, prompt_ids, target_ids, chunk_size, temperature)
+        return logprobs.numpy().astype(float)
 
 
 def row_seeds(seed: int, n: int) -> list[int]:

@@ -41,6 +41,9 @@ RULE_FIELDS = {
     "sample": ("response_prefix", "parser", "match"),
     "metrics": ("match", "natural"),
     "figure1": ("natural",),
+    "natural_reference": ("targets", "weights", "match", "natural"),
+    "overrepresentation": ("targets", "weights", "match", "natural"),
+    "temperature": ("response_prefix", "parser", "match"),
 }
 FROM_PARAMS_SOURCE = "the task's file under tasks_dir"
 

@@ -1,8 +1,12 @@
 # Input functions shared by the rules.
 from diffuse.config import init_adapter
 from diffuse.mt_bench import FASTCHAT_DATA as MT_BENCH_DATA, KEY as MT_BENCH_KEY
+from diffuse.config import leave_one_out_n
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
+
+# One N for every cell of Tables 5 and 6 (experiments.leave_one_out.n).
+LEAVE_ONE_OUT_N = leave_one_out_n(config, TASKS) if LEAVE_ONE_OUT else None
 
 # The sampling rules' conda env: the vllm backend needs vLLM installed beside the core pins.
 SAMPLING_ENV = "../../envs/diffuse-vllm.yaml" if config["sampling"]["backend"] == "vllm" else "../../envs/diffuse.yaml"
@@ -45,8 +49,19 @@ def trainset_targets(wildcards):
 
 def simple_task_files(kind):
     """Per-model, per-task files of the section-4 experiments, for base and the task's own adapter."""
+    extension = {"metrics": "json", "temperature": "csv"}.get(kind, "parquet")
     return [
-        f"results/{kind}/{model}/{adapter}/{entry['task']}.{'json' if kind == 'metrics' else 'parquet'}"
+        f"results/{kind}/{model}/{adapter}/{entry['task']}.{extension}"
+        for model in MODELS
+        for entry in SIMPLE_TASKS
+        for adapter in (BASE, entry["adapter"])
+    ]
+
+
+def simple_task_keys():
+    """{model, adapter, task, condition} of each simple_task_files entry, in the same order."""
+    return [
+        {"model": model, "adapter": adapter, "task": entry["task"], "condition": "base" if adapter == BASE else "tuned"}
         for model in MODELS
         for entry in SIMPLE_TASKS
         for adapter in (BASE, entry["adapter"])
@@ -54,16 +69,28 @@ def simple_task_files(kind):
 
 
 def leave_one_out_metrics():
-    """Metrics of every task of every leave-one-out category under base, ood-<category> and id-<category>."""
+    """Metrics (first experiments.leave_one_out.n rows) of every evaluated task under base, ood-<c>, id-<c>."""
     if not LEAVE_ONE_OUT:
         return []
     return [
-        f"results/metrics/{model}/{adapter}/{task}.json"
+        f"results/leave_one_out/metrics/{model}/{adapter}/{task}.json"
         for model in MODELS
         for category, evaluated in leave_one_out_evaluated(config, TASKS).items()
         for task in evaluated
         for adapter in (BASE, f"ood-{category}", f"id-{category}")
     ]
+
+
+def section4_outputs():
+    """Footnote 6 (temperature sweep) and section 4.1's over-representation table, when configured."""
+    outputs = ["results/tables/overrepresentation.csv", "results/tables/overrepresentation.md"]
+    if config["experiments"].get("temperature"):
+        outputs += [
+            "results/tables/temperature.csv",
+            "results/tables/temperature.md",
+            "results/figures/temperature.png",
+        ]
+    return outputs
 
 
 def generalization_outputs():
@@ -75,6 +102,8 @@ def generalization_outputs():
             "results/tables/table5.csv",
             "results/tables/table6.csv",
             "results/tables/leave_one_out.csv",
+            "results/tables/leave_one_out.md",
+            "results/tables/outside_targets.md",
             "results/figures/figure3.png",
         ]
     return outputs

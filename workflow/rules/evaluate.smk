@@ -50,7 +50,7 @@ rule exact:
 
 
 rule metrics:
-    """Entropy, coverage-N, parse/valid rates, KL to the natural distribution, exact figures."""
+    """Entropy, coverage-N, parse/valid rates, KL(p* || samples) (Eq. 2), exact figures; over every row."""
     input:
         targets="results/targets/{model}/{task}.json",
         samples="results/samples/{model}/{adapter}/{task}.parquet",
@@ -62,8 +62,81 @@ rule metrics:
         "results/logs/metrics/{model}/{adapter}/{task}.log",
     params:
         task=lambda wc: TASKS[wc.task].to_params("metrics"),
+        n=None,
+        n_key="",
     localrule: True
     conda:
         "../../envs/diffuse.yaml"
     script:
         "../scripts/metrics.py"
+
+
+rule leave_one_out_metrics:
+    """The same metrics over the first experiments.leave_one_out.n rows: one N in every cell of Tables 5/6."""
+    input:
+        targets="results/targets/{model}/{task}.json",
+        samples="results/samples/{model}/{adapter}/{task}.parquet",
+        exact="results/exact/{model}/{adapter}/{task}.parquet",
+        data=task_inputs,
+    output:
+        "results/leave_one_out/metrics/{model}/{adapter}/{task}.json",
+    log:
+        "results/logs/leave_one_out_metrics/{model}/{adapter}/{task}.log",
+    params:
+        task=lambda wc: TASKS[wc.task].to_params("metrics"),
+        n=LEAVE_ONE_OUT_N,
+        n_key="experiments.leave_one_out.n",
+    localrule: True
+    conda:
+        "../../envs/diffuse.yaml"
+    script:
+        "../scripts/metrics.py"
+
+
+rule natural_reference:
+    """Table 1's reference row: N seeded draws from the task's natural distribution (N: the task's sampling n)."""
+    input:
+        data=task_inputs,
+    output:
+        "results/reference/{task}.json",
+    log:
+        "results/logs/natural_reference/{task}.log",
+    params:
+        task=lambda wc: TASKS[wc.task].to_params("natural_reference"),
+        n=lambda wc: sampling_settings(config, wc.task)["n"],
+        seed=config["experiments"]["natural_reference"]["seed"],
+    localrule: True
+    conda:
+        "../../envs/diffuse.yaml"
+    script:
+        "../scripts/natural_reference.py"
+
+
+rule temperature:
+    """Footnote 6: samples and exact p_T over the targets at every configured temperature, one model load."""
+    input:
+        model=model_dir,
+        adapter=adapter_dir,
+        targets="results/targets/{model}/{task}.json",
+        data=task_inputs,
+    output:
+        "results/temperature/{model}/{adapter}/{task}.csv",
+    log:
+        "results/logs/temperature/{model}/{adapter}/{task}.log",
+    params:
+        task=lambda wc: TASKS[wc.task].to_params("temperature"),
+        spec=config["experiments"].get("temperature"),
+        backend=config["sampling"]["backend"],
+        backend_options=config["sampling"].get(config["sampling"]["backend"], {}),
+        batch_size=config["sampling"].get("batch_size", 250),
+        dtype=lambda wc: config["models"][wc.model].get("dtype", "float32"),
+        chunk_size=config["exact"].get("chunk_size", 64),
+    threads: workflow.cores
+    resources:
+        gpu=1,
+        mem_mb=model_mem_mb,
+        runtime=60,
+    conda:
+        SAMPLING_ENV
+    script:
+        "../scripts/temperature.py"

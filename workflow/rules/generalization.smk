@@ -5,6 +5,9 @@ rule leave_one_out_tables:
         paper_table5="data/paper/table5.csv",
     output:
         per_task="results/tables/leave_one_out.csv",
+        per_task_md="results/tables/leave_one_out.md",
+        outside_csv="results/tables/outside_targets.csv",
+        outside_md="results/tables/outside_targets.md",
         table5="results/tables/table5.csv",
         table5_md="results/tables/table5.md",
         table6="results/tables/table6.csv",
@@ -73,6 +76,7 @@ rule figure2:
         png="results/figures/figure2.png",
         pdf="results/figures/figure2.pdf",
         table="results/tables/figure2.csv",
+        table_md="results/tables/figure2.md",
     log:
         "results/logs/figure2.log",
     params:

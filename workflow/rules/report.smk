@@ -1,7 +1,8 @@
 rule table1:
-    """Table 1: coverage-N and entropy per model x task x {base, tuned}, parse rate beside them."""
+    """Table 1: coverage-N and entropy per model x task x {natural reference, base, tuned}, N and rates beside."""
     input:
-        simple_task_files("metrics"),
+        metrics=simple_task_files("metrics"),
+        reference=[f"results/reference/{entry['task']}.json" for entry in SIMPLE_TASKS],
     output:
         csv="results/tables/table1.csv",
         md="results/tables/table1.md",
@@ -32,6 +33,7 @@ rule figure1:
         experiments=SIMPLE_TASKS,
         models=MODELS,
         tasks={entry["task"]: TASKS[entry["task"]].to_params("figure1") for entry in SIMPLE_TASKS},
+        entries=simple_task_keys(),
     localrule: True
     conda:
         "../../envs/diffuse.yaml"
@@ -54,3 +56,46 @@ rule training_curves:
         "../../envs/diffuse.yaml"
     script:
         "../scripts/training_curves.py"
+
+
+rule overrepresentation:
+    """Section 4.1: the answers sampled most often against their natural frequency, per model x task x condition."""
+    input:
+        samples=simple_task_files("samples"),
+        data=[path for entry in SIMPLE_TASKS for path in TASKS[entry["task"]].input_files],
+    output:
+        csv="results/tables/overrepresentation.csv",
+        md="results/tables/overrepresentation.md",
+    log:
+        "results/logs/overrepresentation.log",
+    params:
+        experiments=SIMPLE_TASKS,
+        tasks={entry["task"]: TASKS[entry["task"]].to_params("overrepresentation") for entry in SIMPLE_TASKS},
+        entries=simple_task_keys(),
+        top_k=config["experiments"]["overrepresentation"]["top_k"],
+    localrule: True
+    conda:
+        "../../envs/diffuse.yaml"
+    script:
+        "../scripts/overrepresentation.py"
+
+
+rule temperature_report:
+    """Footnote 6: entropy against temperature, untuned vs tuned, as a table and a figure."""
+    input:
+        simple_task_files("temperature"),
+    output:
+        csv="results/tables/temperature.csv",
+        md="results/tables/temperature.md",
+        summary="results/tables/temperature_crossings.csv",
+        png="results/figures/temperature.png",
+        pdf="results/figures/temperature.pdf",
+    log:
+        "results/logs/temperature_report.log",
+    params:
+        experiments=SIMPLE_TASKS,
+    localrule: True
+    conda:
+        "../../envs/diffuse.yaml"
+    script:
+        "../scripts/temperature_report.py"

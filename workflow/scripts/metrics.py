@@ -10,10 +10,11 @@ from diffuse.tasks import Task
 start_job(snakemake)
 
 wc = snakemake.wildcards
+params = snakemake.params
 encoded = EncodedTask.load(snakemake.input.targets)
 row = {"model": wc.model, "adapter": wc.adapter, "task": wc.task, "n_targets": len(encoded.targets)}
 samples = pd.read_parquet(snakemake.input.samples)
 exact = pd.read_parquet(snakemake.input.exact)
-row.update(evaluate(Task.from_params(snakemake.params.task), encoded, samples, exact))
+row.update(evaluate(Task.from_params(params.task), encoded, samples, exact, params.n, params.n_key))
 with open(snakemake.output[0], "w") as handle:
     json.dump(row, handle, indent=1)

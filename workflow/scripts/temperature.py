@@ -1,0 +1,32 @@
+from diffuse.runlog import start_job
+from diffuse.sampling import HFBackend, make_backend
+from diffuse.targets import EncodedTask
+from diffuse.tasks import Task
+from diffuse.temperature import temperature_sweep
+
+start_job(snakemake)
+
+params = snakemake.params
+wc = snakemake.wildcards
+adapter = snakemake.input.adapter or None
+sampler = make_backend(params.backend, snakemake.input.model, adapter, params.dtype, params.backend_options)
+# Exact p_T by teacher forcing through transformers, as the exact rule does (one load on the hf backend).
+scorer = (
+    sampler if isinstance(sampler, HFBackend) else HFBackend(snakemake.input.model, adapter, params.dtype)
+)
+encoded = EncodedTask.load(snakemake.input.targets)
+table = temperature_sweep(
+    sampler,
+    scorer,
+    Task.from_params(params.task),
+    encoded,
+    params.spec,
+    params.batch_size,
+    params.dtype,
+    params.chunk_size,
+)
+table.insert(0, "n_targets", len(encoded.targets))
+table.insert(0, "task", wc.task)
+table.insert(0, "adapter", wc.adapter)
+table.insert(0, "model", wc.model)
+table.to_csv(snakemake.output[0], index=False)
