@@ -144,7 +144,10 @@ def test_unparseable_biographies_are_counted_not_dropped():
     assert len(table) == 5 and table["parsed"].tolist() == [True, False, False, False, True]
     metrics = attribute_metrics(table).set_index("attribute")
     assert (metrics["n_biographies"] == 5).all() and (metrics["n_parsed"] == 2).all()
-    assert metrics.loc["birth_year", "coverage_of_parsed"] == 2 and metrics.loc["first_name", "coverage_of_parsed"] == 1
+    assert (
+        metrics.loc["birth_year", "coverage_of_parsed"] == 2
+        and metrics.loc["first_name", "coverage_of_parsed"] == 1
+    )
     assert metrics.loc["birth_year", "entropy_nats_of_parsed"] == pytest.approx(np.log(2))
     assert metrics.loc["first_name", "entropy_nats_of_parsed"] == 0
 
