@@ -133,7 +133,10 @@ def table4_draw(tables: dict[tuple[str, str], pd.DataFrame], k: int, seed: int) 
             for field in ("gender", "birth_date", "birth_place", "profession", "accomplishments"):
                 row[field] = bio[field]
             rows.append({**row, **counts})
-    return pd.DataFrame(rows)
+    fields = ["name", "gender", "birth_date", "birth_place", "profession", "accomplishments"]
+    columns = ["model", "condition", "draw", "sample_row", *fields, *parse_counts(pd.DataFrame({"parse_status": [],
+               "example_copy": []}))]  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)
 
 
 def write_markdown(table: pd.DataFrame, csv_path, md_path, title: str, legend: list[str], marks=None) -> None:
@@ -147,6 +150,8 @@ def write_markdown(table: pd.DataFrame, csv_path, md_path, title: str, legend: l
     for column, flag in (marks or {}).items():
         shown[column] = [f"{v}†" if f else str(v) for v, f in zip(shown[column], table[flag], strict=True)]
     shown = shown.drop(columns=list((marks or {}).values()))
+    if shown.empty:
+        legend = [*legend, "(no rows: nothing to show)"]
     header = "| " + " | ".join(shown.columns) + " |"
     rule = "|" + "|".join("---" for _ in shown.columns) + "|"
     body = [
