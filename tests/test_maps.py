@@ -24,12 +24,26 @@ def test_borders_ship_in_a_package():
 
 
 def test_world_map_draws_without_network(no_network, tmp_path):
-    world_map(
-        [48.9, 6.5, -33.9],
-        [2.35, 3.4, 151.2],
-        "test",
-        "3 of 3 geocoded",
-        tmp_path / "m.png",
-        tmp_path / "m.pdf",
-    )
+    points = {
+        "city": ([48.9, 6.5, -33.9], [2.35, 3.4, 151.2]),
+        "region": ([48.9], [11.4]),
+        "country": ([10], [8]),
+    }
+    world_map(points, "test", "5 of 6 placed", tmp_path / "m.png", tmp_path / "m.pdf", unresolved=1)
     assert (tmp_path / "m.png").stat().st_size > 100_000 and (tmp_path / "m.pdf").exists()
+
+
+def test_world_map_legend_counts_each_level(no_network, tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    legends = []
+    monkeypatch.setattr(plt, "close", lambda fig: legends.append(fig.axes[0].get_legend()))
+    points = {"city": ([48.9, 6.5], [2.35, 3.4]), "country": ([10], [8])}
+    world_map(points, "t", "s", tmp_path / "m.png", unresolved=4)
+    texts = [t.get_text() for t in legends[0].get_texts()]
+    assert texts == [
+        "city (2)",
+        "region / state / province only (0)",
+        "country only (1)",
+        "unresolved, not drawn (4)",
+    ]

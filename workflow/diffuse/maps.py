@@ -36,12 +36,26 @@ def country_borders_path() -> Path:
     return archive
 
 
-def world_map(latitudes, longitudes, title: str, subtitle: str, out_png, out_pdf=None) -> None:
-    """One dot per biography at its birth place (overlapping dots darken), on a Robinson world map."""
+# One marker per geocoding level; coarser levels are larger and hollow, so they read as "somewhere here".
+LEVEL_STYLE = {
+    "city": {"marker": "o", "s": 18, "color": "#d62728", "alpha": 0.6, "edgecolors": "#5a0000", "linewidths": 0.4},
+    "region": {"marker": "s", "s": 30, "facecolors": "none", "edgecolors": "#1f3fbf", "linewidths": 0.9},
+    "country": {"marker": "D", "s": 48, "facecolors": "none", "edgecolors": "#6a0dad", "linewidths": 1.1},
+}  # fmt: skip
+LEVEL_LABELS = {"city": "city", "region": "region / state / province only", "country": "country only"}
+
+
+def world_map(
+    points, title: str, subtitle: str, out_png, out_pdf=None, unresolved: int | None = None
+) -> None:
+    """One marker per biography at its birth place on a Robinson world map, its shape telling the level the
+    place resolved to. points: level -> (latitudes, longitudes); the legend counts each level and, if given,
+    the unresolved places (not drawn)."""
     import cartopy.crs as ccrs
     from cartopy.io.shapereader import Reader
+    from matplotlib.lines import Line2D
 
-    fig = plt.figure(figsize=(10, 5.6))
+    fig = plt.figure(figsize=(10, 5.9))
     ax = fig.add_subplot(1, 1, 1, projection=ccrs.Robinson())
     ax.set_global()
     ax.stock_img()
@@ -52,10 +66,19 @@ def world_map(latitudes, longitudes, title: str, subtitle: str, out_png, out_pdf
         edgecolor="#4d4d4d",
         linewidth=0.25,
     )
-    ax.scatter(
-        list(longitudes), list(latitudes), s=14, color="#d62728", alpha=0.45, edgecolors="white",
-        linewidths=0.3, transform=ccrs.PlateCarree(), zorder=5,
-    )  # fmt: skip
+    for level, style in LEVEL_STYLE.items():
+        lats, lons = points.get(level, ([], []))
+        lats, lons = list(lats), list(lons)
+        ax.scatter(
+            lons, lats, transform=ccrs.PlateCarree(), zorder=5, label=f"{LEVEL_LABELS[level]} ({len(lats)})",
+            **style,
+        )  # fmt: skip
+    handles, labels = ax.get_legend_handles_labels()
+    if unresolved is not None:
+        handles.append(Line2D([], [], linestyle="none"))
+        labels.append(f"unresolved, not drawn ({unresolved})")
+    ax.legend(handles, labels, loc="lower left", fontsize=8, framealpha=0.85, title="birth place resolved to",
+              title_fontsize=8)  # fmt: skip
     ax.set_title(f"{title}\n{subtitle}", fontsize=10)
     fig.tight_layout()
     fig.savefig(out_png, dpi=130)

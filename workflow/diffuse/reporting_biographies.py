@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .biographies import ATTRIBUTES, attribute_metrics, top_values, unigram_diversity  # noqa: E402
+from .biographies import ATTRIBUTES, attribute_metrics, parse_counts, top_values, unigram_diversity  # noqa: E402
 
 CONDITIONS = ("Base", "OOD", "ID")
 CONDITION_COLORS = {"Base": "#7f7f7f", "OOD": "#ff7f0e", "ID": "#2ca02c"}
@@ -24,14 +24,13 @@ TABLE8 = ("birth_place", "profession")
 
 
 def diversity_row(table: pd.DataFrame) -> dict:
-    """Normalised unigram diversity of the accomplishments and of whole biographies, and the parse rate."""
+    """Normalised unigram diversity of the accomplishments and of whole parsed biographies, with parse counts."""
     parsed = table[table["parsed"]]
     whole = [" ".join(str(row[f]) for f in ATTRIBUTES + ("accomplishments",)) for _, row in parsed.iterrows()]
     return {
-        "n_biographies": len(table),
-        "parse_rate": float(table["parsed"].mean()) if len(table) else float("nan"),
-        "accomplishments_diversity": unigram_diversity(parsed["accomplishments"].tolist()),
-        "biography_diversity": unigram_diversity(whole),
+        **parse_counts(table),
+        "accomplishments_diversity_of_parsed": unigram_diversity(parsed["accomplishments"].tolist()),
+        "biography_diversity_of_parsed": unigram_diversity(whole),
     }
 
 
@@ -54,35 +53,113 @@ def section6_tables(
     )
 
 
+LEVELS = ("city", "region", "country")
+
+
 def geocoding_summary(tables: dict[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:
-    """Per model and condition: biographies, parsed, with a birth place, geocoded, and the hit rate."""
+    """Per model and condition: parse counts, then how many parsed birth places resolved to a city, only to
+    a region (state, province), only to a country, or not at all, and those shares of the parsed ones."""
     rows = []
     for (model, condition), table in tables.items():
-        with_place = table["parsed"] & table["birth_place"].notna()
-        hits = with_place & table["latitude"].notna()
-        rows.append(
-            {
-                "model": model, "condition": condition, "n_biographies": len(table),
-                "n_parsed": int(table["parsed"].sum()), "n_with_place": int(with_place.sum()),
-                "n_geocoded": int(hits.sum()), "hit_rate": float(hits.sum() / with_place.sum()) if with_place.any() else float("nan"),
-            }
-        )  # fmt: skip
+        parsed = table[table["parsed"]]
+        level = parsed["geocoded_level"].fillna("unresolved")
+        row = {"model": model, "condition": condition, **parse_counts(table)}
+        for name in (*LEVELS, "unresolved"):
+            row[f"n_{name}"] = int((level == name).sum())
+        for name in (*LEVELS, "unresolved"):
+            row[f"{name}_rate_of_parsed"] = row[f"n_{name}"] / len(parsed) if len(parsed) else float("nan")
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
 def paper_comparison(metrics: pd.DataFrame, paper: pd.DataFrame, attributes: tuple[str, ...]) -> pd.DataFrame:
-    """Tables 7 / 8: coverage and entropy per attribute and condition, ours beside the paper's Llama-2."""
+    """Tables 7 / 8 per attribute: our coverage and entropy over parsed biographies (with n_parsed of N)
+    beside the paper's Llama-2 as printed (of 1000), the flag entropy > ln(coverage) and the swapped reading."""
+    ours = metrics[metrics["attribute"].isin(attributes)]
+    columns = {}
+    for (model, condition), part in ours.groupby(["model", "condition"], sort=False):
+        part = part.set_index("attribute")
+        columns[f"{model} {condition} coverage (of parsed)"] = part["coverage_of_parsed"]
+        columns[f"{model} {condition} entropy nats (of parsed)"] = part["entropy_nats_of_parsed"]
+        columns[f"{model} {condition} n_parsed"] = part["n_parsed"]
+        columns[f"{model} {condition} N"] = part["n_biographies"]
+    theirs = paper[paper["attribute"].isin(attributes)]
+    for (model, condition), part in theirs.groupby(["model", "condition"], sort=False):
+        part = part.set_index("attribute")
+        head = f"paper {model} {condition}"
+        columns[f"{head} coverage (of 1000, as printed)"] = part["coverage"]
+        columns[f"{head} entropy nats (as printed)"] = part["entropy_nats"]
+        columns[f"{head} entropy > ln(coverage)"] = part["entropy_nats"] > np.log(part["coverage"])
+        columns[f"{head} coverage (ID/OOD swapped)"] = part["coverage_id_ood_swapped"]
+    table = pd.DataFrame(columns).reindex(list(attributes))
+    table.index.name = "attribute"
+    return table.reset_index()
 
-    def wide(frame: pd.DataFrame, prefix: str) -> pd.DataFrame:
-        part = frame[frame["attribute"].isin(attributes)].pivot_table(
-            index="attribute", columns=["model", "condition"], values=["coverage", "entropy"]
-        )
-        part.columns = [f"{prefix}{model} {condition} {value}" for value, model, condition in part.columns]
-        return part
 
-    table = wide(metrics, "").join(wide(paper, "paper "), how="left").reindex(list(attributes))
-    ordered = sorted(table.columns, key=lambda c: (c.startswith("paper"), c.split()[-1] != "coverage", c))
-    return table[ordered].reset_index()
+def paper_comparison_legend(metrics: pd.DataFrame) -> list[str]:
+    counts = metrics.drop_duplicates(["model", "condition"])
+    systems = "; ".join(
+        f"{r.model} {r.condition}: N={r.n_biographies}, parsed {r.n_parsed} ({r.parse_rate:.0%}), "
+        f"placeholder echo {r.n_placeholder_echo}, unparsed {r.n_unparsed}"
+        for r in counts.itertuples()
+    )
+    return [
+        "Ours: coverage (distinct values) and entropy (nats) over parsed biographies with a non-empty value; "
+        f"{systems}.",
+        "Paper: Llama-2-13B-chat, 1000 biographies per system, values as printed in its Appendix C.2. "
+        "A dagger marks a printed entropy above ln(coverage), which cannot happen for one sample. All four such "
+        "cells disappear if the paper's ID and OOD coverages are swapped; that reading is the "
+        "'coverage (ID/OOD swapped)' column (see data/paper/PROVENANCE.md).",
+    ]
+
+
+def table4_draw(tables: dict[tuple[str, str], pd.DataFrame], k: int, seed: int) -> pd.DataFrame:
+    """Table 4: k parsed biographies per (model, condition), drawn uniformly without replacement with a
+    generator seeded by (seed, the system's position in `tables`), in sample order; the raw parsed fields."""
+    rows = []
+    for position, ((model, condition), table) in enumerate(tables.items()):
+        parsed = table[table["parsed"]]
+        rng = np.random.default_rng([seed, position])
+        picks = np.sort(rng.choice(len(parsed), size=min(k, len(parsed)), replace=False))
+        counts = parse_counts(table)
+        for draw, i in enumerate(picks, start=1):
+            bio = parsed.iloc[int(i)]
+            row = {"model": model, "condition": condition, "draw": draw}
+            if "row" in parsed.columns:
+                row["sample_row"] = int(bio["row"])
+            row["name"] = " ".join(
+                p for p in (bio["first_name"], bio["last_name"]) if isinstance(p, str) and p
+            )
+            for field in ("gender", "birth_date", "birth_place", "profession", "accomplishments"):
+                row[field] = bio[field]
+            rows.append({**row, **counts})
+    fields = ["name", "gender", "birth_date", "birth_place", "profession", "accomplishments"]
+    columns = ["model", "condition", "draw", "sample_row", *fields, *parse_counts(pd.DataFrame({"parse_status": [],
+               "example_copy": []}))]  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)
+
+
+def write_markdown(table: pd.DataFrame, csv_path, md_path, title: str, legend: list[str], marks=None) -> None:
+    """The table as CSV and as a Markdown table under a title and legend lines; `marks` maps a column to the
+    column of booleans whose true rows get a dagger in the Markdown."""
+    table.to_csv(csv_path, index=False)
+    shown = table.copy()
+    for column in shown.columns:
+        if shown[column].dtype.kind == "f":
+            shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:.4g}")
+    for column, flag in (marks or {}).items():
+        shown[column] = [f"{v}†" if f else str(v) for v, f in zip(shown[column], table[flag], strict=True)]
+    shown = shown.drop(columns=list((marks or {}).values()))
+    if shown.empty:
+        legend = [*legend, "(no rows: nothing to show)"]
+    header = "| " + " | ".join(shown.columns) + " |"
+    rule = "|" + "|".join("---" for _ in shown.columns) + "|"
+    body = [
+        "| " + " | ".join(str(v).replace("|", "/") for v in row) + " |"
+        for row in shown.itertuples(index=False)
+    ]
+    lines = "\n".join(f"{line}  " for line in legend)
+    Path(md_path).write_text(f"# {title}\n\n{lines}\n\n" + "\n".join([header, rule, *body]) + "\n")
 
 
 def figure4(metrics: pd.DataFrame, diversity: pd.DataFrame, out_png: str | Path, out_pdf: str | Path) -> None:
@@ -94,16 +171,19 @@ def figure4(metrics: pd.DataFrame, diversity: pd.DataFrame, out_png: str | Path,
     width = 0.8 / len(conditions)
     for k, condition in enumerate(conditions):
         cell = metrics[metrics["condition"] == condition].set_index(["model", "attribute"])
-        values = [cell["coverage"].get(g, np.nan) for g in groups]
+        values = [cell["coverage_of_parsed"].get(g, np.nan) for g in groups]
         left.bar(np.arange(len(groups)) + (k - (len(conditions) - 1) / 2) * width, values, width,
                  color=CONDITION_COLORS[condition], label=condition)  # fmt: skip
     labels = [ATTRIBUTE_LABELS[a] if len(models) == 1 else f"{m}\n{ATTRIBUTE_LABELS[a]}" for m, a in groups]
     left.set_xticks(range(len(groups)), labels, fontsize=8, rotation=0 if len(models) == 1 else 60)
     left.set_yscale("log")
-    left.set_ylabel("coverage (unique values, log scale)")
+    left.set_ylabel("coverage over parsed biographies (log)")
     left.set_title("(a) coverage of categorical attributes")
     left.legend(frameon=False)
-    kinds = [("accomplishments_diversity", "accomplishments"), ("biography_diversity", "whole biography")]
+    kinds = [
+        ("accomplishments_diversity_of_parsed", "accomplishments"),
+        ("biography_diversity_of_parsed", "whole biography"),
+    ]
     x = np.arange(len(models) * len(kinds))
     for k, condition in enumerate(conditions):
         cell = diversity[diversity["condition"] == condition].set_index("model")

@@ -38,13 +38,16 @@ rule parse_biographies:
 
 
 rule biography_tables:
-    """Tables 2, 7 and 8 (the paper's numbers beside), Figure 4, and the geocoding hit rates."""
+    """Tables 2, 4, 7 and 8 (the paper's numbers beside), Figure 4, and the geocoding levels."""
     input:
         parsed=biography_files("results/biographies/{model}/{adapter}.csv"),
         paper="data/paper/biographies.csv",
     output:
         metrics="results/tables/biographies.csv",
         table2="results/tables/table2.csv",
+        table2_md="results/tables/table2.md",
+        table4="results/tables/table4.csv",
+        table4_md="results/tables/table4.md",
         table7="results/tables/table7.csv",
         table7_md="results/tables/table7.md",
         table8="results/tables/table8.csv",
@@ -57,6 +60,7 @@ rule biography_tables:
         "results/logs/biography_tables.log",
     params:
         conditions=biography_conditions(),
+        table4=lambda wc: config["experiments"]["biographies"].get("table4", {"n": 5, "seed": 0}),
     localrule: True
     conda:
         "../../envs/diffuse.yaml"
@@ -65,7 +69,7 @@ rule biography_tables:
 
 
 rule figure5:
-    """Figure 5: birth places of the first map_points biographies of one model and adapter, on a world map."""
+    """Figure 5: birth places of the first map_points biographies, each at the finest level it resolved to."""
     input:
         "results/biographies/{model}/{adapter}.csv",
     output:

@@ -148,6 +148,7 @@ def biography_outputs():
         return []
     return biography_files("results/figures/figure5_{model}_{adapter}.png") + [
         "results/tables/table2.csv",
+        "results/tables/table4.csv",
         "results/tables/table7.csv",
         "results/tables/table8.csv",
         "results/figures/figure4.png",
