@@ -11,6 +11,7 @@ tasks = [EncodedTask.load(path) for path in snakemake.input.targets]
 model = load_model(snakemake.input.model, dtype=snakemake.params.dtype)
 out = Path(snakemake.output[0])
 out.mkdir(parents=True, exist_ok=True)
-init = snakemake.input.init[0] if snakemake.input.init else None
+# One named path (a str) when the trainset continues from an adapter, an empty list otherwise.
+init = str(snakemake.input.init) if snakemake.input.init else None
 settings = TrainSettings(**snakemake.params.settings)
 train_adapter(model, tasks, out, out / "train_log.csv", settings, init_adapter=init)
