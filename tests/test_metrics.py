@@ -71,8 +71,9 @@ def test_sample_metrics_rates_and_kl():
     assert row["coverage_outside_targets"] == 1 and row["top_outside_targets"] == "11 (1)"
     assert row["entropy"] == pytest.approx(entropy([2, 1, 1]))
     assert row["natural_support_rate"] == pytest.approx(0.75)
-    # Eq. 2, KL(p* || p_theta): counts 2 and 1 over {1, 2}, add-one smoothed to 3/5 and 2/5.
-    hand = 0.5 * math.log(0.5 / (3 / 5)) + 0.5 * math.log(0.5 / (2 / 5))
+    # Eq. 2, KL(p* || p_theta): counts 2 and 1 over {1, 2} among N = 5 samples, add-one: 3/7 and 2/7
+    # (the 2/7 of "11" and the unparsed row stays missing mass).
+    hand = 0.5 * math.log(0.5 / (3 / 7)) + 0.5 * math.log(0.5 / (2 / 7))
     assert row["kl_target_add1"] == pytest.approx(hand)
     assert row["kl_natural_add1"] == pytest.approx(hand)
     # The other direction, labelled as such: unsmoothed frequencies 2/3, 1/3 against p*.
@@ -82,17 +83,20 @@ def test_sample_metrics_rates_and_kl():
 
 
 def test_kl_to_samples_direction_and_unsampled_targets():
-    # p* uniform over three values; the model only ever says "a". The plain estimate of KL(p* || p_theta)
-    # would be infinite (b and c never sampled); add-one gives (9+1)/12, 1/12, 1/12.
+    # p* uniform over three values; the model says "a" 9 times in N = 11. The plain estimate of
+    # KL(p* || p_theta) would be infinite (b and c never sampled); add-one gives 10/14, 1/14, 1/14.
     p_star = {"a": 1 / 3, "b": 1 / 3, "c": 1 / 3}
     answers = ["a"] * 9 + [None, "zzz"]
     value = kl_to_samples(p_star, answers)
-    hand = sum((1 / 3) * math.log((1 / 3) / q) for q in (10 / 12, 1 / 12, 1 / 12))
+    hand = sum((1 / 3) * math.log((1 / 3) / q) for q in (10 / 14, 1 / 14, 1 / 14))
     assert value == pytest.approx(hand) and math.isfinite(value)
     assert kl_divergence(p_star, {"a": 1.0}) == math.inf
     # Weights need not be normalised; a perfect sample of a uniform target scores near 0.
     assert kl_to_samples({"a": 2, "b": 2}, ["a", "b"] * 500) == pytest.approx(0.0, abs=1e-12)
-    assert smoothed({"a": 3}, ["a", "b"]) == {"a": 0.8, "b": 0.2}
+    assert smoothed({"a": 3}, ["a", "b"], n=3) == {"a": 0.8, "b": 0.2}
+    # No valid answer at all is far from p*, not "uniform, hence perfect": log(N + |S|) - H(p*).
+    uniform = {str(k): 0.1 for k in range(10)}
+    assert kl_to_samples(uniform, ["number"] * 40) == pytest.approx(math.log(50) - math.log(10))
 
 
 def test_reference_draws_are_seeded_and_follow_the_distribution():

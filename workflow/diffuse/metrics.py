@@ -52,23 +52,27 @@ def restricted(p: Mapping[str, float], support: Iterable[str]) -> dict[str, floa
     return {k: v / total for k, v in kept.items()} if total else {}
 
 
-def smoothed(counts: Mapping[str, int], support: Iterable[str], pseudo: float = 1.0) -> dict[str, float]:
-    """Add-`pseudo` (Laplace) smoothed frequencies over `support`; answers outside it are dropped."""
+def smoothed(
+    counts: Mapping[str, int], support: Iterable[str], n: int, pseudo: float = 1.0
+) -> dict[str, float]:
+    """Add-`pseudo` (Laplace) estimates (count + pseudo) / (n + pseudo * |support|) over `support`, n being
+    every sample: the share of samples outside the support stays missing mass, as in a raw p_theta."""
     support = list(dict.fromkeys(support))
-    total = sum(counts.get(k, 0) for k in support) + pseudo * len(support)
+    total = n + pseudo * len(support)
     return {k: (counts.get(k, 0) + pseudo) / total for k in support}
 
 
-def kl_to_samples(reference: Mapping[str, float], answers: Iterable[str | None]) -> float:
-    """Eq. 2 on samples: KL(p* || p_theta), p_theta the add-one smoothed frequencies of the answers over
-    p*'s support (an unsampled y in that support would make the plain estimate infinite)."""
+def kl_to_samples(reference: Mapping[str, float], answers: list[str | None]) -> float:
+    """Eq. 2 on samples: KL(p* || p_theta), p_theta(y) = (count(y) + 1) / (N + |support of p*|) over all N
+    samples (unparsed and off-support ones included), so an unsampled y costs a finite amount and answers
+    outside p*'s support are penalised, as they are with the exact raw probabilities."""
     reference = {k: v for k, v in reference.items() if v > 0}
     if not reference:
         return float("nan")
     total = sum(reference.values())
     reference = {k: v / total for k, v in reference.items()}
     counts = Counter(a for a in answers if a is not None)
-    return kl_divergence(reference, smoothed(counts, reference))
+    return kl_divergence(reference, smoothed(counts, reference, len(answers)))
 
 
 def outside_targets(answers: Iterable[str | None], valid_values: set[str], k: int = 5) -> tuple[int, str]:
@@ -105,12 +109,12 @@ def sample_metrics(
         row["entropy_valid"] = entropy(empirical_distribution(valid).values())
         row["coverage_outside_targets"], row["top_outside_targets"] = outside_targets(parsed, valid_values)
     if target_weights is not None:
-        row["kl_target_add1"] = kl_to_samples(target_weights, parsed)
+        row["kl_target_add1"] = kl_to_samples(target_weights, answers)
     if natural is not None:
         row["natural_support_rate"] = (
             sum(v for k, v in empirical.items() if k in natural) if empirical else 0.0
         )
-        row["kl_natural_add1"] = kl_to_samples(natural, parsed)
+        row["kl_natural_add1"] = kl_to_samples(natural, answers)
         # The other direction, KL(p_theta || p_natural), over parsed answers the natural distribution
         # knows: finite without smoothing, but not the paper's Eq. 2.
         in_support = restricted(empirical, natural.keys())

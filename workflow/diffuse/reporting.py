@@ -45,11 +45,14 @@ METRIC_LEGEND = [
     "N: samples per row. parse rate, valid rate: shares of all N samples that parsed / are in the target set "
     "(valid). (parsed): over all parsed answers, whatever they are; (valid): over valid answers only. "
     "Entropy in nats.",
-    "KL follows Eq. 2, KL(p* || p_theta): 'sampled+1' is the empirical distribution of the parsed answers, "
-    "add-one (Laplace) smoothed over p*'s support (targets: p* the target weights over the target set; "
-    "natural: p* the natural distribution, SSA counts or uniform), so an unsampled value costs a finite amount "
-    "instead of infinity. 'reverse KL(sampled || natural)' is the other direction, over parsed answers the "
-    "natural distribution knows (their share: 'parsed in natural support').",
+    "KL follows Eq. 2, KL(p* || p_theta): 'sampled+1' is p_theta(y) = (count(y) + 1) / (N + |support|) over "
+    "p*'s support, N all samples (targets: p* the target weights over the target set; natural: p* the natural "
+    "distribution, SSA counts or uniform): add-one (Laplace) smoothing, so an unsampled value costs a finite "
+    "amount instead of infinity, and unparsed or off-support samples stay missing mass (as with raw exact "
+    "probabilities). 'reverse KL(sampled || natural)' is the other direction, over parsed answers the "
+    "natural distribution knows (their share: 'parsed in natural support'). Where p*'s support is much larger "
+    "than N (BABYNAMES' natural: every SSA name of the year) the pseudo-counts dominate and the natural KL "
+    "mostly measures N; the target-set KL is the comparable one.",
     "exact: p_theta(y|x) computed over the target set by teacher forcing; valid mass: its total; entropy and "
     "'renorm.' KL: p_theta renormalised to the target set; exact KL(p* || p): with the raw probabilities.",
 ]
@@ -73,7 +76,7 @@ def markdown(table: pd.DataFrame) -> str:
     shown = table.copy()
     for column in shown.columns:
         if shown[column].dtype.kind == "f":
-            shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:.4g}")
+            shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v + 0.0:.4g}")
     header = "| " + " | ".join(str(c) for c in shown.columns) + " |"
     rule = "|" + "|".join("---" for _ in shown.columns) + "|"
     body = [
@@ -445,7 +448,8 @@ def temperature_figure(
 ) -> None:
     """Footnote 6: entropy (top) and parse / valid rates (bottom) against temperature, one column per
     model x task. Solid: sampled, over valid answers; dotted markers: sampled, over all parsed answers;
-    dashed: exact p_T over the target set, renormalised; grey band: the tuned model's entropy at T = 1."""
+    dashed: exact p_T over the target set, renormalised; wide pale red band: the tuned model's exact entropy
+    at T = 1, the level the untuned model must reach (footnote 6)."""
     panels = list(dict.fromkeys(zip(table["model"], table["task"], strict=True)))
     fig, axes = plt.subplots(2, len(panels), figsize=(5.4 * len(panels), 7.6), squeeze=False, sharex=True)
     for col, (model, task) in enumerate(panels):
