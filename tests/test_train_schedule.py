@@ -248,11 +248,10 @@ def paper():
 
 def test_paper_config_trains_as_the_authors(paper):
     settings = {name: train_settings(paper, name) for name in paper["trainsets"]}
-    assert {name for name, s in settings.items() if s.early_stop_gamma is not None} == {
-        "babynames",
-        "biographies-id",
-    }
-    assert settings["babynames"].early_stop_gamma == settings["biographies-id"].early_stop_gamma == 0.2
+    # The authors' configs with early_stop: baby-names, fictitious-people and leave-one-in of three categories.
+    stopping = {"babynames", "biographies-id", "id-babynames", "id-fruits", "id-occupations"}
+    assert {name for name, s in settings.items() if s.early_stop_gamma is not None} == stopping
+    assert {settings[name].early_stop_gamma for name in stopping} == {0.2}
     assert settings["biographies-id"].batch_size == 16
     assert init_adapter(paper, "biographies-id") == "all-categories"
     for s in settings.values():
@@ -326,3 +325,10 @@ def test_paper_config_dry_run_trains_tuned_id_from_all_categories(tmp_path):
     for job in jobs:
         assert "results/adapters/" in job.split("output:")[0] and "/all-categories" in job.split("output:")[0]
     assert out.count("rule train_adapter:") == 3 * 17 and "rule training_table:" in out
+
+
+def test_an_unknown_leave_one_out_adapter_override_is_an_error(paper):
+    config = copy.deepcopy(paper)
+    config["experiments"]["leave_one_out"]["adapter_training"] = {"id-fruit": {"early_stop_gamma": 0.2}}
+    with pytest.raises(ConfigError, match="adapter_training.id-fruit: not an adapter of leave_one_out"):
+        check_config(config, REPO)

@@ -173,16 +173,24 @@ def leave_one_out_trainsets(config: dict, tasks: dict[str, Task]) -> dict[str, d
                 f"known: {sorted({t.split('/', 1)[0] for t in tasks})}"
             )
     training = dict(spec.get("training", {}))
-    trainsets = {}
+    tasks_of = {}
     for category, own in by_category.items():
-        others = [t for other, ids in by_category.items() if other != category for t in ids]
-        trainsets[f"id-{category}"] = {"tasks": own, "training": training}
-        trainsets[f"ood-{category}"] = {"tasks": others, "training": training}
-    trainsets["all-categories"] = {
-        "tasks": [t for ids in by_category.values() for t in ids],
-        "training": training,
+        tasks_of[f"id-{category}"] = own
+        tasks_of[f"ood-{category}"] = [
+            t for other, ids in by_category.items() if other != category for t in ids
+        ]
+    tasks_of["all-categories"] = [t for ids in by_category.values() for t in ids]
+    per_adapter = spec.get("adapter_training", {})
+    for name in per_adapter:
+        if name not in tasks_of:
+            raise ConfigError(
+                f"experiments.leave_one_out.adapter_training.{name}: not an adapter of leave_one_out; "
+                f"known: {sorted(tasks_of)}"
+            )
+    return {
+        name: {"tasks": tasks, "training": {**training, **per_adapter.get(name, {})}}
+        for name, tasks in tasks_of.items()
     }
-    return trainsets
 
 
 def leave_one_out_evaluated(config: dict, tasks: dict[str, Task]) -> dict[str, list[str]]:
