@@ -43,7 +43,7 @@ RULE_FIELDS = {
     "figure1": ("natural",),
     "natural_reference": ("targets", "weights", "match", "natural"),
     "overrepresentation": ("targets", "weights", "match", "natural"),
-    "temperature": ("response_prefix", "parser", "match"),
+    "temperature": ("response_prefix", "parser", "match", "natural"),
 }
 FROM_PARAMS_SOURCE = "the task's file under tasks_dir"
 
