@@ -15,7 +15,9 @@ HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load
 
 def write(path: Path, *rows: tuple) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["\t".join(str(v) for v in (s, "0:00:00", rss, 1.0, 1.0, 1.0, 0.0, 0.0, 50.0, s)) for s, rss in rows]
+    lines = [
+        "\t".join(str(v) for v in (s, "0:00:00", rss, 1.0, 1.0, 1.0, 0.0, 0.0, 50.0, s)) for s, rss in rows
+    ]
     path.write_text(HEADER + "\n".join(lines) + "\n")
 
 
