@@ -41,7 +41,7 @@ lint: setup
 
 # One self-contained HTML page: the run's figures are PNGs of a few hundred kB, so embedding them stays light.
 report: setup  ## results/report.html from a finished run (same config as the run)
-	$(BIN)/snakemake --report results/report.html $(if $(CONFIG),--configfile $(CONFIG))
+	$(BIN)/snakemake --cores 1 --report results/report.html $(if $(CONFIG),--configfile $(CONFIG))
 
 test: lint setup-vllm
 	DIFFUSE_REQUIRE_VLLM=1 $(BIN)/pytest
