@@ -33,7 +33,9 @@ def chromium() -> str:
 
 def embedded_results(html: str) -> dict:
     """The report's `var results = {...}`: result path -> name, caption, mime type, data URI, rule."""
-    start = html.index("var results = ") + len("var results = ")
+    # Anchored at the report's own script: the bundled libraries use `var results` too.
+    marker = "var results = "
+    start = html.index(marker, html.index('<script id="results">')) + len(marker)
     results, _ = json.JSONDecoder().raw_decode(html, start)
     return results
 
