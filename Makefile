@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
+# The run's config for `make report` (the default config when empty): CONFIG=config/smoke.yaml after `make smoke`.
+CONFIG ?=
 
-.PHONY: setup setup-vllm reproduce smoke test lint clean
+.PHONY: setup setup-vllm reproduce smoke report test lint clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +38,10 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/snakemake --lint
+
+# One self-contained HTML page: the run's figures are PNGs of a few hundred kB, so embedding them stays light.
+report: setup  ## results/report.html from a finished run (same config as the run)
+	$(BIN)/snakemake --cores 1 --report results/report.html $(if $(CONFIG),--configfile $(CONFIG))
 
 test: lint setup-vllm
 	DIFFUSE_REQUIRE_VLLM=1 $(BIN)/pytest

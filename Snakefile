@@ -10,6 +10,9 @@ configfile: "config/config.yaml"
 
 validate(config, "workflow/schemas/config.schema.yaml")
 
+
+report: "workflow/report/workflow.rst"
+
 from diffuse.config import (  # noqa: E402
     BASE,
     category_tasks,

@@ -1,5 +1,12 @@
-"""Where a Snakemake run's wall time went: jobs and minutes per rule, from its log.
+"""Where a Snakemake run's wall time went: jobs and minutes per rule, from its benchmark files or its log.
 
+The heavy rules write `benchmark:` files (results/benchmarks/<rule>/<wildcards>.tsv: wall seconds, max RSS,
+CPU time of one job). `--benchmarks results/benchmarks` summarises them per rule: jobs, total and median
+seconds, max RSS. This is the mode to use: it measures each job itself, whatever ran in parallel.
+
+    .venv/bin/python benchmarks/run_log.py --benchmarks results/benchmarks [--out benchmarks/results/benchmarks.csv]
+
+The log mode covers every rule, the light ones too, from the log's timestamps:
 Snakemake prints a timestamp before every job start ("rule X:" / "localrule X:" with its jobid) and every
 "Finished jobid: N". With one job at a time (the default run uses every core per job) a job's wall time is
 the gap between the two. Usage:
@@ -14,8 +21,11 @@ from __future__ import annotations
 
 import argparse
 import re
+import statistics
 from datetime import datetime
+from pathlib import Path
 
+import pandas as pd
 from results_table import write_results
 
 STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
@@ -44,11 +54,54 @@ def job_durations(lines) -> list[tuple[str, float, datetime, datetime]]:
     return jobs
 
 
+def read_benchmark(path: Path) -> dict:
+    """One job's benchmark file: wall seconds and max RSS (MB; None where Snakemake wrote NA, a job too short
+    to sample). With `repeat(...)` the file has one row per repeat: seconds is their mean, RSS their max."""
+    table = pd.read_csv(path, sep="\t", na_values=["NA", "-"])
+    if table.empty or "s" not in table.columns:
+        raise ValueError(f"{path}: not a Snakemake benchmark file (no 's' column)")
+    rss = table["max_rss"].dropna() if "max_rss" in table.columns else pd.Series(dtype=float)
+    return {"seconds": float(table["s"].mean()), "max_rss_mb": float(rss.max()) if len(rss) else None}
+
+
+def benchmark_summary(root: str | Path) -> list[dict]:
+    """Per rule (the first folder under `root`): jobs, total and median seconds, max RSS in MB; most time first."""
+    root = Path(root)
+    per_rule: dict[str, list[dict]] = {}
+    for path in sorted(root.rglob("*.tsv")):
+        rule = path.relative_to(root).parts[0] if len(path.relative_to(root).parts) > 1 else path.stem
+        per_rule.setdefault(rule, []).append(read_benchmark(path))
+    rows = []
+    for rule, jobs in per_rule.items():
+        seconds = [job["seconds"] for job in jobs]
+        rss = [job["max_rss_mb"] for job in jobs if job["max_rss_mb"] is not None]
+        rows.append(
+            {"rule": rule, "jobs": len(jobs), "total_s": round(sum(seconds), 1),
+             "median_s": round(statistics.median(seconds), 1), "max_rss_mb": round(max(rss), 1) if rss else None}
+        )  # fmt: skip
+    return sorted(rows, key=lambda row: -row["total_s"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("log")
-    parser.add_argument("--out", default="benchmarks/results/run_log.csv")
+    parser.add_argument("log", nargs="?", help="a Snakemake log (log mode)")
+    parser.add_argument("--benchmarks", help="a folder of benchmark files, e.g. results/benchmarks")
+    parser.add_argument(
+        "--out", help="CSV to write (default benchmarks/results/run_log.csv or benchmarks.csv)"
+    )
     args = parser.parse_args()
+    if (args.log is None) == (args.benchmarks is None):
+        parser.error("give a log or --benchmarks DIR, not both")
+    if args.benchmarks:
+        rows = benchmark_summary(args.benchmarks)
+        if not rows:
+            raise SystemExit(f"{args.benchmarks}: no benchmark files (*.tsv) found")
+        write_results(rows, args.out or "benchmarks/results/benchmarks.csv")
+        print(
+            f"{sum(row['jobs'] for row in rows)} benchmarked jobs, {sum(row['total_s'] for row in rows) / 60:.1f} min"
+        )
+        return
+    args.out = args.out or "benchmarks/results/run_log.csv"
     with open(args.log, encoding="utf-8", errors="replace") as handle:
         jobs = job_durations(handle)
     if not jobs:

@@ -27,6 +27,8 @@ rule parse_biographies:
         "results/biographies/{model}/{adapter}.csv",
     log:
         "results/logs/parse_biographies/{model}/{adapter}.log",
+    benchmark:
+        "results/benchmarks/parse_biographies/{model}/{adapter}.tsv"
     params:
         geocoder=lambda wc: config["experiments"]["biographies"]["geocoder"],
         cache="results/biographies/nominatim-cache.json",
@@ -43,18 +45,66 @@ rule biography_tables:
         parsed=biography_files("results/biographies/{model}/{adapter}.csv"),
         paper="data/paper/biographies.csv",
     output:
-        metrics="results/tables/biographies.csv",
-        table2="results/tables/table2.csv",
+        metrics=report(
+            "results/tables/biographies.csv",
+            caption="../report/biographies.rst",
+            category="Section 6 - Synthetic biographies",
+            subcategory="Attributes (Tables 2, 4, 7, 8, Figure 4)",
+            labels={"paper": "Tables 7, 8 (long form)", "kind": "table", "scope": "all models"},
+        ),
+        table2=report(
+            "results/tables/table2.csv",
+            caption="../report/table2.rst",
+            category="Section 6 - Synthetic biographies",
+            subcategory="Attributes (Tables 2, 4, 7, 8, Figure 4)",
+            labels={"paper": "Table 2", "kind": "table", "scope": "all models"},
+        ),
         table2_md="results/tables/table2.md",
-        table4="results/tables/table4.csv",
+        table4=report(
+            "results/tables/table4.csv",
+            caption="../report/table4.rst",
+            category="Section 6 - Synthetic biographies",
+            subcategory="Attributes (Tables 2, 4, 7, 8, Figure 4)",
+            labels={"paper": "Table 4", "kind": "table", "scope": "all models"},
+        ),
         table4_md="results/tables/table4.md",
-        table7="results/tables/table7.csv",
+        table7=report(
+            "results/tables/table7.csv",
+            caption="../report/table7.rst",
+            category="Section 6 - Synthetic biographies",
+            subcategory="Attributes (Tables 2, 4, 7, 8, Figure 4)",
+            labels={"paper": "Table 7", "kind": "table", "scope": "all models"},
+        ),
         table7_md="results/tables/table7.md",
-        table8="results/tables/table8.csv",
+        table8=report(
+            "results/tables/table8.csv",
+            caption="../report/table8.rst",
+            category="Section 6 - Synthetic biographies",
+            subcategory="Attributes (Tables 2, 4, 7, 8, Figure 4)",
+            labels={"paper": "Table 8", "kind": "table", "scope": "all models"},
+        ),
         table8_md="results/tables/table8.md",
-        diversity="results/tables/biography_diversity.csv",
-        geocoding="results/tables/geocoding.csv",
-        png="results/figures/figure4.png",
+        diversity=report(
+            "results/tables/biography_diversity.csv",
+            caption="../report/biography_diversity.rst",
+            category="Section 6 - Synthetic biographies",
+            subcategory="Attributes (Tables 2, 4, 7, 8, Figure 4)",
+            labels={"paper": "Figure 4b data", "kind": "table", "scope": "all models"},
+        ),
+        geocoding=report(
+            "results/tables/geocoding.csv",
+            caption="../report/geocoding.rst",
+            category="Section 6 - Synthetic biographies",
+            subcategory="Birth places (Figure 5)",
+            labels={"paper": "Section 6 / Figure 5", "kind": "table", "scope": "all models"},
+        ),
+        png=report(
+            "results/figures/figure4.png",
+            caption="../report/figure4.rst",
+            category="Section 6 - Synthetic biographies",
+            subcategory="Attributes (Tables 2, 4, 7, 8, Figure 4)",
+            labels={"paper": "Figure 4", "kind": "figure", "scope": "all models"},
+        ),
         pdf="results/figures/figure4.pdf",
     log:
         "results/logs/biography_tables.log",
@@ -73,7 +123,13 @@ rule figure5:
     input:
         "results/biographies/{model}/{adapter}.csv",
     output:
-        png="results/figures/figure5_{model}_{adapter}.png",
+        png=report(
+            "results/figures/figure5_{model}_{adapter}.png",
+            caption="../report/figure5.rst",
+            category="Section 6 - Synthetic biographies",
+            subcategory="Birth places (Figure 5)",
+            labels={"paper": "Figure 5", "kind": "figure", "scope": "{model} {adapter}"},
+        ),
         pdf="results/figures/figure5_{model}_{adapter}.pdf",
     log:
         "results/logs/figure5/{model}_{adapter}.log",
@@ -97,6 +153,8 @@ rule utility:
         "results/utility/{model}.csv",
     log:
         "results/logs/utility/{model}.log",
+    benchmark:
+        "results/benchmarks/utility/{model}.tsv"
     params:
         spec=lambda wc: config["experiments"]["biographies"]["utility"],
         adapters=biography_tuned_adapters(),
@@ -117,9 +175,21 @@ rule figure6:
     input:
         expand("results/utility/{model}.csv", model=MODELS),
     output:
-        png="results/figures/figure6.png",
+        png=report(
+            "results/figures/figure6.png",
+            caption="../report/figure6.rst",
+            category="Section 6 - Synthetic biographies",
+            subcategory="Utility (Figure 6)",
+            labels={"paper": "Figure 6 (offline stand-in)", "kind": "figure", "scope": "all models"},
+        ),
         pdf="results/figures/figure6.pdf",
-        table="results/tables/utility.csv",
+        table=report(
+            "results/tables/utility.csv",
+            caption="../report/utility.rst",
+            category="Section 6 - Synthetic biographies",
+            subcategory="Utility (Figure 6)",
+            labels={"paper": "Figure 6 data", "kind": "table", "scope": "all models"},
+        ),
     log:
         "results/logs/figure6.log",
     localrule: True
@@ -196,9 +266,27 @@ rule mt_bench_report:
     input:
         biography_files("results/mt_bench/{model}/{adapter}/judgments.csv"),
     output:
-        table="results/tables/mt_bench.csv",
-        categories="results/tables/mt_bench_categories.csv",
-        png="results/figures/figure6_mt_bench.png",
+        table=report(
+            "results/tables/mt_bench.csv",
+            caption="../report/mt_bench.rst",
+            category="Section 6 - Synthetic biographies",
+            subcategory="Utility (Figure 6)",
+            labels={"paper": "Figure 6 (MT-Bench)", "kind": "table", "scope": "all models"},
+        ),
+        categories=report(
+            "results/tables/mt_bench_categories.csv",
+            caption="../report/mt_bench_categories.rst",
+            category="Section 6 - Synthetic biographies",
+            subcategory="Utility (Figure 6)",
+            labels={"paper": "Figure 6 (MT-Bench per category)", "kind": "table", "scope": "all models"},
+        ),
+        png=report(
+            "results/figures/figure6_mt_bench.png",
+            caption="../report/figure6_mt_bench.rst",
+            category="Section 6 - Synthetic biographies",
+            subcategory="Utility (Figure 6)",
+            labels={"paper": "Figure 6 (MT-Bench)", "kind": "figure", "scope": "all models"},
+        ),
         pdf="results/figures/figure6_mt_bench.pdf",
     log:
         "results/logs/mt_bench_report.log",

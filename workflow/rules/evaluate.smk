@@ -8,6 +8,8 @@ rule sample:
         "results/samples/{model}/{adapter}/{task}.parquet",
     log:
         "results/logs/sample/{model}/{adapter}/{task}.log",
+    benchmark:
+        "results/benchmarks/sample/{model}/{adapter}/{task}.tsv"
     params:
         task=lambda wc: TASKS[wc.task].to_params("sample"),
         backend=config["sampling"]["backend"],
@@ -35,6 +37,8 @@ rule exact:
         "results/exact/{model}/{adapter}/{task}.parquet",
     log:
         "results/logs/exact/{model}/{adapter}/{task}.log",
+    benchmark:
+        "results/benchmarks/exact/{model}/{adapter}/{task}.tsv"
     params:
         chunk_size=config["exact"].get("chunk_size", 64),
         dtype=lambda wc: config["models"][wc.model].get("dtype", "float32"),
@@ -123,6 +127,8 @@ rule temperature:
         "results/temperature/{model}/{adapter}/{task}.csv",
     log:
         "results/logs/temperature/{model}/{adapter}/{task}.log",
+    benchmark:
+        "results/benchmarks/temperature/{model}/{adapter}/{task}.tsv"
     params:
         task=lambda wc: TASKS[wc.task].to_params("temperature"),
         spec=config["experiments"].get("temperature"),

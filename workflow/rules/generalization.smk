@@ -4,13 +4,37 @@ rule leave_one_out_tables:
         metrics=leave_one_out_metrics(),
         paper_table5="data/paper/table5.csv",
     output:
-        per_task="results/tables/leave_one_out.csv",
+        per_task=report(
+            "results/tables/leave_one_out.csv",
+            caption="../report/leave_one_out.rst",
+            category="Section 5 - Generalization",
+            subcategory="Leave one out (Tables 5, 6, Figure 3)",
+            labels={"paper": "Figure 3 data", "kind": "table", "scope": "all models"},
+        ),
         per_task_md="results/tables/leave_one_out.md",
-        outside_csv="results/tables/outside_targets.csv",
+        outside_csv=report(
+            "results/tables/outside_targets.csv",
+            caption="../report/outside_targets.rst",
+            category="Section 5 - Generalization",
+            subcategory="Leave one out (Tables 5, 6, Figure 3)",
+            labels={"paper": "Section 5", "kind": "table", "scope": "all models"},
+        ),
         outside_md="results/tables/outside_targets.md",
-        table5="results/tables/table5.csv",
+        table5=report(
+            "results/tables/table5.csv",
+            caption="../report/table5.rst",
+            category="Section 5 - Generalization",
+            subcategory="Leave one out (Tables 5, 6, Figure 3)",
+            labels={"paper": "Table 5", "kind": "table", "scope": "all models"},
+        ),
         table5_md="results/tables/table5.md",
-        table6="results/tables/table6.csv",
+        table6=report(
+            "results/tables/table6.csv",
+            caption="../report/table6.rst",
+            category="Section 5 - Generalization",
+            subcategory="Leave one out (Tables 5, 6, Figure 3)",
+            labels={"paper": "Table 6", "kind": "table", "scope": "all models"},
+        ),
         table6_md="results/tables/table6.md",
     log:
         "results/logs/leave_one_out_tables.log",
@@ -28,7 +52,13 @@ rule figure3:
     input:
         "results/tables/leave_one_out.csv",
     output:
-        png="results/figures/figure3.png",
+        png=report(
+            "results/figures/figure3.png",
+            caption="../report/figure3.rst",
+            category="Section 5 - Generalization",
+            subcategory="Leave one out (Tables 5, 6, Figure 3)",
+            labels={"paper": "Figure 3", "kind": "figure", "scope": "all models"},
+        ),
         pdf="results/figures/figure3.pdf",
     log:
         "results/logs/figure3.log",
@@ -50,6 +80,8 @@ rule rng_generalization:
         "results/rng_generalization/{model}/{adapter}.csv",
     log:
         "results/logs/rng_generalization/{model}/{adapter}.log",
+    benchmark:
+        "results/benchmarks/rng_generalization/{model}/{adapter}.tsv"
     params:
         spec=config["experiments"].get("rng_generalization"),
         backend=config["sampling"]["backend"],
@@ -73,9 +105,21 @@ rule figure2:
     input:
         rng_generalization_files(),
     output:
-        png="results/figures/figure2.png",
+        png=report(
+            "results/figures/figure2.png",
+            caption="../report/figure2.rst",
+            category="Section 5 - Generalization",
+            subcategory="RNG formats and ranges (Figure 2)",
+            labels={"paper": "Figure 2", "kind": "figure", "scope": "all models"},
+        ),
         pdf="results/figures/figure2.pdf",
-        table="results/tables/figure2.csv",
+        table=report(
+            "results/tables/figure2.csv",
+            caption="../report/figure2_table.rst",
+            category="Section 5 - Generalization",
+            subcategory="RNG formats and ranges (Figure 2)",
+            labels={"paper": "Figure 2 data", "kind": "table", "scope": "all models"},
+        ),
         table_md="results/tables/figure2.md",
     log:
         "results/logs/figure2.log",

@@ -4,6 +4,8 @@ rule materialise_model:
         directory("results/models/{model}"),
     log:
         "results/logs/materialise_model/{model}.log",
+    benchmark:
+        "results/benchmarks/materialise_model/{model}.tsv"
     params:
         source=lambda wc: config["models"][wc.model]["source"],
     resources:
@@ -24,6 +26,8 @@ rule encode_targets:
         "results/targets/{model}/{task}.json",
     log:
         "results/logs/encode_targets/{model}/{task}.log",
+    benchmark:
+        "results/benchmarks/encode_targets/{model}/{task}.tsv"
     params:
         task=lambda wc: TASKS[wc.task].to_params("encode_targets"),
     localrule: True

@@ -4,7 +4,13 @@ rule table1:
         metrics=simple_task_files("metrics"),
         reference=[f"results/reference/{entry['task']}.json" for entry in SIMPLE_TASKS],
     output:
-        csv="results/tables/table1.csv",
+        csv=report(
+            "results/tables/table1.csv",
+            caption="../report/table1.rst",
+            category="Section 4 - Simple tasks",
+            subcategory="Table 1 and Figure 1",
+            labels={"paper": "Table 1", "kind": "table", "scope": "all models"},
+        ),
         md="results/tables/table1.md",
     log:
         "results/logs/table1.log",
@@ -25,7 +31,13 @@ rule figure1:
         exact=simple_task_files("exact"),
         data=[path for entry in SIMPLE_TASKS for path in TASKS[entry["task"]].input_files],
     output:
-        png="results/figures/figure1.png",
+        png=report(
+            "results/figures/figure1.png",
+            caption="../report/figure1.rst",
+            category="Section 4 - Simple tasks",
+            subcategory="Table 1 and Figure 1",
+            labels={"paper": "Figure 1", "kind": "figure", "scope": "all models"},
+        ),
         pdf="results/figures/figure1.pdf",
     log:
         "results/logs/figure1.log",
@@ -46,7 +58,13 @@ rule training_curves:
     input:
         lambda wc: [f"results/adapters/{wc.model}/{name}" for name in config["trainsets"]],
     output:
-        "results/figures/training_{model}.png",
+        report(
+            "results/figures/training_{model}.png",
+            caption="../report/training_curves.rst",
+            category="Section 3 - Training (Eq. 5)",
+            subcategory="Adapters",
+            labels={"paper": "Section 3 (no paper figure)", "kind": "figure", "scope": "{model}"},
+        ),
     log:
         "results/logs/training_curves/{model}.log",
     params:
@@ -64,7 +82,13 @@ rule overrepresentation:
         samples=simple_task_files("samples"),
         data=[path for entry in SIMPLE_TASKS for path in TASKS[entry["task"]].input_files],
     output:
-        csv="results/tables/overrepresentation.csv",
+        csv=report(
+            "results/tables/overrepresentation.csv",
+            caption="../report/overrepresentation.rst",
+            category="Section 4 - Simple tasks",
+            subcategory="Over-representation (4.1)",
+            labels={"paper": "Section 4.1", "kind": "table", "scope": "all models"},
+        ),
         md="results/tables/overrepresentation.md",
     log:
         "results/logs/overrepresentation.log",
@@ -85,10 +109,28 @@ rule temperature_report:
     input:
         simple_task_files("temperature"),
     output:
-        csv="results/tables/temperature.csv",
+        csv=report(
+            "results/tables/temperature.csv",
+            caption="../report/temperature.rst",
+            category="Section 4 - Simple tasks",
+            subcategory="Temperature (footnote 6)",
+            labels={"paper": "Footnote 6", "kind": "table", "scope": "all models"},
+        ),
         md="results/tables/temperature.md",
-        summary="results/tables/temperature_crossings.csv",
-        png="results/figures/temperature.png",
+        summary=report(
+            "results/tables/temperature_crossings.csv",
+            caption="../report/temperature_crossings.rst",
+            category="Section 4 - Simple tasks",
+            subcategory="Temperature (footnote 6)",
+            labels={"paper": "Footnote 6", "kind": "table", "scope": "all models"},
+        ),
+        png=report(
+            "results/figures/temperature.png",
+            caption="../report/temperature_figure.rst",
+            category="Section 4 - Simple tasks",
+            subcategory="Temperature (footnote 6)",
+            labels={"paper": "Footnote 6", "kind": "figure", "scope": "all models"},
+        ),
         pdf="results/figures/temperature.pdf",
     log:
         "results/logs/temperature_report.log",

@@ -8,6 +8,8 @@ rule train_adapter:
         directory("results/adapters/{model}/{trainset}"),
     log:
         "results/logs/train_adapter/{model}/{trainset}.log",
+    benchmark:
+        "results/benchmarks/train_adapter/{model}/{trainset}.tsv"
     params:
         settings=lambda wc: train_params(config, wc.trainset),
         dtype=lambda wc: config["models"][wc.model].get("train_dtype", "float32"),
@@ -27,7 +29,13 @@ rule training_table:
     input:
         [f"results/adapters/{model}/{name}" for model in MODELS for name in config["trainsets"]],
     output:
-        csv="results/tables/training.csv",
+        csv=report(
+            "results/tables/training.csv",
+            caption="../report/training_table.rst",
+            category="Section 3 - Training (Eq. 5)",
+            subcategory="Adapters",
+            labels={"paper": "Section 3 (no paper table)", "kind": "table", "scope": "all models"},
+        ),
         md="results/tables/training.md",
     log:
         "results/logs/training_table.log",

@@ -1,0 +1,50 @@
+"""benchmarks/run_log.py --benchmarks: per-rule totals from hand-made Snakemake benchmark files."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from run_log import benchmark_summary, read_benchmark  # noqa: E402
+
+HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+
+
+def write(path: Path, *rows: tuple) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "\t".join(str(v) for v in (s, "0:00:00", rss, 1.0, 1.0, 1.0, 0.0, 0.0, 50.0, s)) for s, rss in rows
+    ]
+    path.write_text(HEADER + "\n".join(lines) + "\n")
+
+
+def test_summary_per_rule(tmp_path):
+    root = tmp_path / "benchmarks"
+    write(root / "sample" / "m" / "base" / "rng" / "a.tsv", (10.0, 500.0))
+    write(root / "sample" / "m" / "tuned" / "rng" / "a.tsv", (30.0, 800.5))
+    write(root / "sample" / "m" / "base" / "names.tsv", (20.0, "NA"))  # too short for Snakemake to sample RSS
+    write(root / "exact" / "m" / "base.tsv", (4.0, 300.0), (6.0, 350.0))  # repeat(): two rows of one job
+    write(root / "materialise_model" / "m.tsv", (2.0, "NA"))
+    rows = benchmark_summary(root)
+    assert rows == [
+        {"rule": "sample", "jobs": 3, "total_s": 60.0, "median_s": 20.0, "max_rss_mb": 800.5},
+        {"rule": "exact", "jobs": 1, "total_s": 5.0, "median_s": 5.0, "max_rss_mb": 350.0},
+        {"rule": "materialise_model", "jobs": 1, "total_s": 2.0, "median_s": 2.0, "max_rss_mb": None},
+    ]
+
+
+def test_median_of_even_count(tmp_path):
+    for i, seconds in enumerate([1.0, 2.0, 10.0, 100.0]):
+        write(tmp_path / "train_adapter" / f"{i}.tsv", (seconds, 100.0 + i))
+    (row,) = benchmark_summary(tmp_path)
+    assert (row["jobs"], row["total_s"], row["median_s"], row["max_rss_mb"]) == (4, 113.0, 6.0, 103.0)
+
+
+def test_not_a_benchmark_file(tmp_path):
+    path = tmp_path / "x.tsv"
+    path.write_text("a\tb\n1\t2\n")
+    with pytest.raises(ValueError, match="not a Snakemake benchmark file"):
+        read_benchmark(path)
