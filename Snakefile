@@ -12,6 +12,7 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 from diffuse.config import (  # noqa: E402
     BASE,
+    all_trainsets,
     category_tasks,
     check_config,
     leave_one_out_evaluated,
@@ -23,6 +24,8 @@ from diffuse.config import (  # noqa: E402
 
 # Fails with a message naming the key or task file before any job runs.
 TASKS = check_config(config, workflow.basedir)
+# The config's trainsets plus the adapters experiments.leave_one_out generates; `config` stays as written.
+TRAINSETS = all_trainsets(config, TASKS)
 MODELS = models_to_run(config)
 SIMPLE_TASKS = config["experiments"]["simple_tasks"]
 LEAVE_ONE_OUT = config["experiments"].get("leave_one_out")

@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from .config import leave_one_out_adapter  # noqa: E402
+
 COLORS = {"base": "#7f7f7f", "tuned": "#d62728", "natural": "#1f77b4", "target": "#1f77b4"}
 TABLE1_COLUMNS = [
     "model", "task", "label", "condition", "adapter", "n_samples", "parse_rate", "valid_rate", "coverage",
@@ -257,7 +259,7 @@ def condition_of(adapter: str, category: str, base: str = "base") -> str:
     """Baseline (untuned), ID (tuned on the category) or OOD (tuned on the other categories)."""
     if adapter == base:
         return "Baseline"
-    return "ID" if adapter == f"id-{category}" else "OOD"
+    return "ID" if adapter == leave_one_out_adapter("id", category) else "OOD"
 
 
 def leave_one_out_frame(rows: list[dict], labels: dict[str, str], base: str = "base") -> pd.DataFrame:

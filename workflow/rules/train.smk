@@ -9,7 +9,7 @@ rule train_adapter:
     log:
         "results/logs/train_adapter/{model}/{trainset}.log",
     params:
-        settings=lambda wc: train_params(config, wc.trainset),
+        settings=lambda wc: train_params(config, TRAINSETS, wc.trainset),
         dtype=lambda wc: config["models"][wc.model].get("train_dtype", "float32"),
     threads: workflow.cores
     resources:
@@ -25,14 +25,14 @@ rule train_adapter:
 rule training_table:
     """Per adapter: schedule, updates, early stop, final loss vs bound, and the share of parameters trained."""
     input:
-        [f"results/adapters/{model}/{name}" for model in MODELS for name in config["trainsets"]],
+        [f"results/adapters/{model}/{name}" for model in MODELS for name in TRAINSETS],
     output:
         csv="results/tables/training.csv",
         md="results/tables/training.md",
     log:
         "results/logs/training_table.log",
     params:
-        adapters=[[model, name] for model in MODELS for name in config["trainsets"]],
+        adapters=[[model, name] for model in MODELS for name in TRAINSETS],
     localrule: True
     conda:
         "../../envs/diffuse.yaml"
