@@ -1,10 +1,10 @@
-# Two entry points (README): `make reproduce` and `make test`. Both set up .venv first.
+# Entry points (README): `make reproduce`, `make test` and `make test-fast` (unit tests only). All set up .venv first.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: setup setup-vllm reproduce smoke test lint clean
+.PHONY: setup setup-vllm reproduce smoke test test-fast lint clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ lint: setup
 
 test: lint setup-vllm
 	DIFFUSE_REQUIRE_VLLM=1 $(BIN)/pytest
+
+# Unit tests only: no real model, no Snakemake run (tests/conftest.py marks those `integration`).
+test-fast: setup
+	$(BIN)/pytest -m "not integration"
 
 clean:
 	rm -rf results .snakemake

@@ -1,8 +1,18 @@
 # diffuse: "Forcing Diffuse Distributions out of Language Models" (Zhang et al., 2024) as one DAG.
 # Default: the embedded reproduction on CPU (config/config.yaml). Cluster: --configfile config/paper.yaml.
+import os
+import sys
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
+
+# `diffuse` is imported from this checkout's workflow/, here and in every job (a conda env, a cluster
+# job, or a venv holding another checkout's editable install alike).
+PACKAGE_DIR = os.path.join(workflow.basedir, "workflow")
+sys.path.insert(0, PACKAGE_DIR)
+_inherited = {k: v for k, v in os.environ.items() if k == "PYTHONPATH"}  # unset is fine: no envvars
+os.environ.update(PYTHONPATH=os.pathsep.join([PACKAGE_DIR, *_inherited.values()]))
 
 
 configfile: "config/config.yaml"

@@ -88,3 +88,20 @@ def smoke_run(smoke_built, tmp_path_factory) -> Path:
     tree = tmp_path_factory.mktemp("smoke-run") / "tree"
     subprocess.run(["cp", "-a", str(smoke_built), str(tree)], check=True)
     return tree
+
+
+# Tests that load the real model or run Snakemake are `integration` (minutes); `make test-fast` skips them.
+MODEL_OR_DAG_FIXTURES = {"model_dir", "tokenizer", "model", "smoke_built", "smoke_run"}
+MODEL_OR_DAG_CALLS = ("run_snakemake(", "materialise_model(", "load_model(", "local_slurm")
+
+
+def pytest_collection_modifyitems(config, items):
+    import inspect
+
+    for item in items:
+        function = getattr(item, "function", None)
+        source = inspect.getsource(function) if function is not None else ""
+        if MODEL_OR_DAG_FIXTURES & set(getattr(item, "fixturenames", ())) or any(
+            call in source for call in MODEL_OR_DAG_CALLS
+        ):
+            item.add_marker(pytest.mark.integration)

@@ -235,3 +235,30 @@ def test_leave_one_out_has_one_n(config):
     checked["experiments"]["leave_one_out"]["n"] = 1000
     with pytest.raises(ConfigError, match=r"experiments\.leave_one_out\.n = 1000, but sampling gives fewer"):
         leave_one_out_n(checked, tasks)
+
+
+def test_schema_fills_the_defaults_the_rules_read(config):
+    # The rules read models.<m>.dtype / train_dtype / mem_mb, sampling.batch_size and exact.chunk_size with
+    # no fallback of their own: validate is the one place the defaults come from.
+    from snakemake.utils import validate
+
+    config["models"] = {"m": {"source": "embedded:smollm2-135m-instruct"}}
+    config["exact"] = {}
+    del config["sampling"]["batch_size"]
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    assert config["models"]["m"] == {
+        "source": "embedded:smollm2-135m-instruct",
+        "dtype": "float32",
+        "train_dtype": "float32",
+        "mem_mb": 8000,
+    }
+    assert config["sampling"]["batch_size"] == 250 and config["exact"]["chunk_size"] == 64
+    rules = "".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))
+    for fallback in (
+        '.get("dtype"',
+        '.get("train_dtype"',
+        '.get("batch_size"',
+        '.get("chunk_size"',
+        '.get("mem_mb"',
+    ):
+        assert fallback not in rules

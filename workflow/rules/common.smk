@@ -18,7 +18,7 @@ def model_dir(wildcards):
 
 def model_mem_mb(wildcards):
     """Memory of a job that loads the model (models.<name>.mem_mb; a cluster job gets it as --mem)."""
-    return config["models"][wildcards.model].get("mem_mb", 8000)
+    return config["models"][wildcards.model]["mem_mb"]
 
 
 def adapter_dir(wildcards):

@@ -13,7 +13,7 @@ rule sample:
         backend=config["sampling"]["backend"],
         backend_options=config["sampling"].get(config["sampling"]["backend"], {}),
         sampling=lambda wc: sampling_settings(config, wc.task),
-        dtype=lambda wc: config["models"][wc.model].get("dtype", "float32"),
+        dtype=lambda wc: config["models"][wc.model]["dtype"],
     threads: workflow.cores
     resources:
         gpu=1,
@@ -36,8 +36,8 @@ rule exact:
     log:
         "results/logs/exact/{model}/{adapter}/{task}.log",
     params:
-        chunk_size=config["exact"].get("chunk_size", 64),
-        dtype=lambda wc: config["models"][wc.model].get("dtype", "float32"),
+        chunk_size=config["exact"]["chunk_size"],
+        dtype=lambda wc: config["models"][wc.model]["dtype"],
     threads: workflow.cores
     resources:
         gpu=1,
@@ -128,9 +128,9 @@ rule temperature:
         spec=config["experiments"].get("temperature"),
         backend=config["sampling"]["backend"],
         backend_options=config["sampling"].get(config["sampling"]["backend"], {}),
-        batch_size=config["sampling"].get("batch_size", 250),
-        dtype=lambda wc: config["models"][wc.model].get("dtype", "float32"),
-        chunk_size=config["exact"].get("chunk_size", 64),
+        batch_size=config["sampling"]["batch_size"],
+        dtype=lambda wc: config["models"][wc.model]["dtype"],
+        chunk_size=config["exact"]["chunk_size"],
     threads: workflow.cores
     resources:
         gpu=1,

@@ -10,7 +10,7 @@ rule train_adapter:
         "results/logs/train_adapter/{model}/{trainset}.log",
     params:
         settings=lambda wc: train_params(config, TRAINSETS, wc.trainset),
-        dtype=lambda wc: config["models"][wc.model].get("train_dtype", "float32"),
+        dtype=lambda wc: config["models"][wc.model]["train_dtype"],
     threads: workflow.cores
     resources:
         gpu=1,
