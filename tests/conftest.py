@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# Tests import this checkout's `diffuse`, whatever editable install the interpreter holds.
+sys.path.insert(0, str(REPO / "workflow"))
 EMBEDDED = "embedded:smollm2-135m-instruct"
 
 
