@@ -1,4 +1,4 @@
-# Two entry points (README): `make reproduce` and `make test`. Both set up .venv first.
+# Entry points (README): `make reproduce`, `make test` and `make test-fast` (unit tests only). All set up .venv first.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,7 +6,7 @@ CORES ?= all
 # The run's config for `make report` (the default config when empty): CONFIG=config/smoke.yaml after `make smoke`.
 CONFIG ?=
 
-.PHONY: setup setup-vllm reproduce smoke report test lint clean
+.PHONY: setup setup-vllm reproduce smoke report test test-fast lint clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ report: setup  ## results/report.html from a finished run (same config as the ru
 
 test: lint setup-vllm
 	DIFFUSE_REQUIRE_VLLM=1 $(BIN)/pytest
+
+# Unit tests only: no real model, no Snakemake run (tests/conftest.py marks those `integration`).
+test-fast: setup
+	$(BIN)/pytest -m "not integration"
 
 clean:
 	rm -rf results .snakemake

@@ -1,8 +1,18 @@
 # diffuse: "Forcing Diffuse Distributions out of Language Models" (Zhang et al., 2024) as one DAG.
 # Default: the embedded reproduction on CPU (config/config.yaml). Cluster: --configfile config/paper.yaml.
+import os
+import sys
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
+
+# `diffuse` is imported from this checkout's workflow/, here and in every job (a conda env, a cluster
+# job, or a venv holding another checkout's editable install alike).
+PACKAGE_DIR = os.path.join(workflow.basedir, "workflow")
+sys.path.insert(0, PACKAGE_DIR)
+_inherited = {k: v for k, v in os.environ.items() if k == "PYTHONPATH"}  # unset is fine: no envvars
+os.environ.update(PYTHONPATH=os.pathsep.join([PACKAGE_DIR, *_inherited.values()]))
 
 
 configfile: "config/config.yaml"
@@ -15,6 +25,7 @@ report: "workflow/report/workflow.rst"
 
 from diffuse.config import (  # noqa: E402
     BASE,
+    all_trainsets,
     category_tasks,
     check_config,
     leave_one_out_evaluated,
@@ -26,6 +37,8 @@ from diffuse.config import (  # noqa: E402
 
 # Fails with a message naming the key or task file before any job runs.
 TASKS = check_config(config, workflow.basedir)
+# The config's trainsets plus the adapters experiments.leave_one_out generates; `config` stays as written.
+TRAINSETS = all_trainsets(config, TASKS)
 MODELS = models_to_run(config)
 SIMPLE_TASKS = config["experiments"]["simple_tasks"]
 LEAVE_ONE_OUT = config["experiments"].get("leave_one_out")

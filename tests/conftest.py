@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# Tests import this checkout's `diffuse`, whatever editable install the interpreter holds.
+sys.path.insert(0, str(REPO / "workflow"))
 EMBEDDED = "embedded:smollm2-135m-instruct"
 
 
@@ -88,3 +91,37 @@ def smoke_run(smoke_built, tmp_path_factory) -> Path:
     tree = tmp_path_factory.mktemp("smoke-run") / "tree"
     subprocess.run(["cp", "-a", str(smoke_built), str(tree)], check=True)
     return tree
+
+
+# Tests that load the real model or run Snakemake are `integration` (minutes); `make test-fast` skips them.
+MODEL_OR_DAG_FIXTURES = {"model_dir", "tokenizer", "model", "smoke_built", "smoke_run"}
+MODEL_OR_DAG_CALLS = ("run_snakemake(", "materialise_model(", "load_model(", "local_slurm")
+
+
+def _heavy(source: str, helpers: set[str]) -> bool:
+    return any(call in source for call in MODEL_OR_DAG_CALLS) or any(f"{h}(" in source for h in helpers)
+
+
+def pytest_collection_modifyitems(config, items):
+    import inspect
+
+    helpers_of = {}  # module -> its functions (helpers, fixtures) that load the model or run Snakemake
+    for item in items:
+        function = getattr(item, "function", None)
+        if function is None:
+            continue
+        module = inspect.getmodule(function)
+        if module not in helpers_of:
+            helpers_of[module] = {
+                name
+                for name, f in inspect.getmembers(module, inspect.isfunction)
+                if f.__module__ == module.__name__ and _heavy(inspect.getsource(f), set())
+            }
+        fixtures = [
+            d.func for defs in item._fixtureinfo.name2fixturedefs.values() for d in defs if hasattr(d, "func")
+        ]
+        sources = [inspect.getsource(function)] + [inspect.getsource(f) for f in fixtures]
+        if MODEL_OR_DAG_FIXTURES & set(item.fixturenames) or any(
+            _heavy(s, helpers_of[module]) for s in sources
+        ):
+            item.add_marker(pytest.mark.integration)

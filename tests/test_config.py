@@ -7,7 +7,7 @@ import pytest
 import yaml
 from conftest import REPO, copy_repo, run_snakemake
 
-from diffuse.config import ConfigError, check_config, train_settings
+from diffuse.config import ConfigError, all_trainsets, check_config, train_settings
 
 
 @pytest.fixture
@@ -18,8 +18,26 @@ def config():
 def test_shipped_config_is_consistent(config):
     tasks = check_config(config, REPO)
     assert {e["task"] for e in config["experiments"]["simple_tasks"]} <= set(tasks)
-    assert train_settings(config, "rng").early_stop_gamma is None
-    assert train_settings(config, "babynames").early_stop_gamma == 0.2
+    trainsets = all_trainsets(config, tasks)
+    assert train_settings(config, trainsets, "rng").early_stop_gamma is None
+    assert train_settings(config, trainsets, "babynames").early_stop_gamma == 0.2
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "smoke.yaml", "paper.yaml"])
+def test_check_config_leaves_the_config_as_written(name):
+    from snakemake.utils import update_config
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    if name != "config.yaml":
+        update_config(config, yaml.safe_load((REPO / "config" / name).read_text()))
+    before = copy.deepcopy(config)
+    tasks = check_config(config, REPO)
+    trainsets = all_trainsets(config, tasks)
+    assert config == before
+    # The generated adapters come after the user's, which are unchanged.
+    assert list(trainsets)[: len(before["trainsets"])] == list(before["trainsets"])
+    assert {k: trainsets[k] for k in before["trainsets"]} == before["trainsets"]
+    assert "all-categories" in trainsets and "all-categories" not in config["trainsets"]
 
 
 def test_unknown_task_in_trainset(config):
@@ -129,13 +147,13 @@ def test_leave_one_out_trainsets(config):
     checked = copy.deepcopy(config)
     tasks = check_config(checked, REPO)
     categories = checked["experiments"]["leave_one_out"]["categories"]
-    trainsets = checked["trainsets"]
+    trainsets = all_trainsets(checked, tasks)
     for category in categories:
         own = {t for t in tasks if t.startswith(category + "/")}
         assert set(trainsets[f"id-{category}"]["tasks"]) == own
         others = set(trainsets[f"ood-{category}"]["tasks"])
         assert not others & own and others | own == set(trainsets["all-categories"]["tasks"])
-    settings = train_settings(checked, "ood-fruits")
+    settings = train_settings(checked, trainsets, "ood-fruits")
     assert settings.max_steps == checked["experiments"]["leave_one_out"]["training"]["max_steps"]
     evaluated = leave_one_out_evaluated(checked, tasks)
     assert list(evaluated) == categories and evaluated["numbers"] == ["numbers/prime-50", "numbers/rng"]
@@ -217,3 +235,30 @@ def test_leave_one_out_has_one_n(config):
     checked["experiments"]["leave_one_out"]["n"] = 1000
     with pytest.raises(ConfigError, match=r"experiments\.leave_one_out\.n = 1000, but sampling gives fewer"):
         leave_one_out_n(checked, tasks)
+
+
+def test_schema_fills_the_defaults_the_rules_read(config):
+    # The rules read models.<m>.dtype / train_dtype / mem_mb, sampling.batch_size and exact.chunk_size with
+    # no fallback of their own: validate is the one place the defaults come from.
+    from snakemake.utils import validate
+
+    config["models"] = {"m": {"source": "embedded:smollm2-135m-instruct"}}
+    config["exact"] = {}
+    del config["sampling"]["batch_size"]
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    assert config["models"]["m"] == {
+        "source": "embedded:smollm2-135m-instruct",
+        "dtype": "float32",
+        "train_dtype": "float32",
+        "mem_mb": 8000,
+    }
+    assert config["sampling"]["batch_size"] == 250 and config["exact"]["chunk_size"] == 64
+    rules = "".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))
+    for fallback in (
+        '.get("dtype"',
+        '.get("train_dtype"',
+        '.get("batch_size"',
+        '.get("chunk_size"',
+        '.get("mem_mb"',
+    ):
+        assert fallback not in rules

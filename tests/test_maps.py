@@ -2,6 +2,7 @@
 
 import socket
 
+import pandas as pd
 import pytest
 
 from diffuse.maps import country_borders_path, world_map
@@ -29,8 +30,11 @@ def test_world_map_draws_without_network(no_network, tmp_path):
         "region": ([48.9], [11.4]),
         "country": ([10], [8]),
     }
-    world_map(points, "test", "5 of 6 placed", tmp_path / "m.png", tmp_path / "m.pdf", unresolved=1)
-    assert (tmp_path / "m.png").stat().st_size > 100_000 and (tmp_path / "m.pdf").exists()
+    data = world_map(points, "test", "5 of 6 placed", tmp_path / "m.png", tmp_path / "m.pdf", unresolved=1)
+    assert (tmp_path / "m.pdf").exists() and len(pd.read_csv(tmp_path / "m.csv")) == len(data)
+    # One marker per placed biography, counted per level (positions are in the map's projection).
+    drawn = data[data["kind"] == "point"].groupby("series").size().to_dict()
+    assert sorted(drawn.values()) == [1, 1, 3] and len(drawn) == 3
 
 
 def test_world_map_legend_counts_each_level(no_network, tmp_path, monkeypatch):

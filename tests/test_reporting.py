@@ -72,8 +72,26 @@ def test_paper_table5_beside_ours(rows):
 
 def test_figure3_draws(rows, tmp_path):
     per_task = leave_one_out_frame(rows, {"fruits": "FRUITS", "numbers": "NUMBERS"})
-    figure3(per_task, ["FRUITS", "NUMBERS"], tmp_path / "f3.png", tmp_path / "f3.pdf")
-    assert (tmp_path / "f3.png").stat().st_size > 10_000 and (tmp_path / "f3.pdf").exists()
+    data = figure3(per_task, ["FRUITS", "NUMBERS"], tmp_path / "f3.png", tmp_path / "f3.pdf")
+    assert (tmp_path / "f3.pdf").exists()
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "f3.csv", keep_default_na=False), data, check_dtype=False
+    )
+    # Each panel: one bar per (model, condition) at the mean entropy over the category's prompts, one dot per
+    # prompt, and a tick at the mean exact entropy.
+    for panel, label in enumerate(["FRUITS", "NUMBERS"]):
+        cells = per_task[per_task["label"] == label].groupby(["model", "condition"])
+        plotted = data[data["panel"] == panel]
+        assert plotted["title"].iloc[0] == label
+        bars = plotted[plotted["kind"] == "bar"]
+        assert sorted(bars["y"]) == pytest.approx(sorted(cells["entropy"].mean()))
+        points = plotted[plotted["kind"] == "point"]
+        assert sorted(points["y"]) == pytest.approx(sorted(per_task[per_task["label"] == label]["entropy"]))
+        ticks = plotted[(plotted["kind"] == "hline") & (plotted["series"] == "")]
+        exact = sorted(cells["exact_entropy_valid"].mean()) + [
+            per_task[per_task["label"] == label]["max_entropy"].mean()
+        ]
+        assert sorted(ticks["y"]) == pytest.approx(sorted(exact))
 
 
 def test_one_n_per_table(rows):

@@ -129,8 +129,19 @@ def test_markdown_marks_flagged_cells(tmp_path):
 
 def test_figures_draw(tables, tmp_path):
     metrics, _, diversity = section6_tables(tables)
-    figure4(metrics, diversity, tmp_path / "f4.png", tmp_path / "f4.pdf")
-    assert (tmp_path / "f4.png").stat().st_size > 20_000
+    data = figure4(metrics, diversity, tmp_path / "f4.png", tmp_path / "f4.pdf")
+    assert len(pd.read_csv(tmp_path / "f4.csv")) == len(data)
+    # (a): one bar per condition and attribute at its coverage; (b): the two diversities per condition.
+    left, right = (
+        data[(data["kind"] == "bar") & (data["panel"] == 0)],
+        data[(data["kind"] == "bar") & (data["panel"] == 1)],
+    )
+    assert sorted(left["y"]) == pytest.approx(sorted(metrics["coverage_of_parsed"]))
+    kinds = ["accomplishments_diversity_of_parsed", "biography_diversity_of_parsed"]
+    assert sorted(right["y"]) == pytest.approx(sorted(diversity[kinds].to_numpy().ravel()))
+    for condition in ("Base", "OOD", "ID"):
+        want = metrics[metrics["condition"] == condition]["coverage_of_parsed"]
+        assert sorted(left[left["series"] == condition]["y"]) == pytest.approx(sorted(want))
     utility = pd.DataFrame(
         [
             {"model": "m", "adapter": a, "id": f"{c}{i}", "category": c, "kl_per_token": k * 0.1 + i * 0.01,
@@ -138,5 +149,14 @@ def test_figures_draw(tables, tmp_path):
             for k, a in enumerate(["all-categories", "biographies-id"]) for c in ("writing", "coding") for i in range(3)
         ]
     )  # fmt: skip
-    figure6(utility, tmp_path / "f6.png", tmp_path / "f6.pdf")
-    assert (tmp_path / "f6.png").stat().st_size > 20_000
+    data = figure6(utility, tmp_path / "f6.png", tmp_path / "f6.pdf")
+    assert len(pd.read_csv(tmp_path / "f6.csv")) == len(data)
+    bars = data[data["kind"] == "bar"]
+    for adapter in ("all-categories", "biographies-id"):
+        part = utility[utility["adapter"] == adapter].groupby("category")
+        kl = bars[(bars["panel"] == 0) & (bars["series"] == adapter)].set_index("group")["y"]
+        nll = bars[(bars["panel"] == 1) & (bars["series"] == adapter)].set_index("group")["y"]
+        assert kl.to_dict() == pytest.approx(part["kl_per_token"].mean().to_dict())
+        assert nll.to_dict() == pytest.approx((-part["tuned_loglik_per_token"].mean()).to_dict())
+    untuned = bars[(bars["panel"] == 1) & (bars["series"] == "untuned")]
+    assert untuned["y"].tolist() == pytest.approx([0.5, 0.5])

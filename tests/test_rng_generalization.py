@@ -87,5 +87,14 @@ def test_summarise_and_figure(tmp_path):
     assert point["max_entropy"] == pytest.approx(np.log(20))
     shifted = summary[(summary["figure"] == "2b")]
     assert shifted["x"].tolist() == [10, 10] and (shifted["entropy_ci95"] == 0).all()
-    figure2(summary, "rng-ranges", tmp_path / "f2.png", tmp_path / "f2.pdf")
-    assert (tmp_path / "f2.png").stat().st_size > 10_000
+    data = figure2(summary, "rng-ranges", tmp_path / "f2.png", tmp_path / "f2.pdf")
+    assert len(pd.read_csv(tmp_path / "f2.csv")) == len(data)
+    # Solid lines: sampled entropy at each x, per adapter and panel (2a left, 2b right).
+    for panel, figure in enumerate(("2a", "2b")):
+        for adapter, name in (("base", "untuned"), ("rng-ranges", "tuned")):
+            want = summary[(summary["figure"] == figure) & (summary["adapter"] == adapter)].sort_values("x")
+            line = data[(data["panel"] == panel) & (data["series"] == f"{name}, sampled")]
+            assert line["x"].tolist() == want["x"].tolist()
+            assert line["y"].tolist() == pytest.approx(want["entropy"].tolist())
+            exact = data[(data["panel"] == panel) & (data["series"] == f"{name}, exact")]
+            assert exact["y"].tolist() == pytest.approx(want["exact_entropy_valid"].tolist())

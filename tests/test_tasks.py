@@ -306,13 +306,17 @@ def test_train_params_round_trip():
 
     config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
     config["trainsets"]["rng"] = {"tasks": ["numbers/rng"]}
-    params = train_params(config, "rng")
-    assert only_builtins(params) and TrainSettings(**params) == train_settings(config, "rng")
+    trainsets = config["trainsets"]
+    params = train_params(config, trainsets, "rng")
+    assert only_builtins(params) and TrainSettings(**params) == train_settings(config, trainsets, "rng")
     assert params["learning_rate"] == 1.0e-3 and params["target_modules"] == ["q_proj", "v_proj"]
     # A trainset's own override shows in its params; an edit of the global block in every trainset's.
-    tuned = train_params(config, "rng-ranges")
+    tuned = train_params(config, trainsets, "rng-ranges")
     assert tuned["max_steps"] == 2 and {k: v for k, v in tuned.items() if k != "max_steps"} == {
         k: v for k, v in params.items() if k != "max_steps"
     }
     config["training"]["learning_rate"] = 2e-3
-    assert train_params(config, "rng")["learning_rate"] == 2e-3 and train_params(config, "rng") != params
+    assert (
+        train_params(config, trainsets, "rng")["learning_rate"] == 2e-3
+        and train_params(config, trainsets, "rng") != params
+    )

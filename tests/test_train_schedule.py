@@ -11,7 +11,7 @@ import yaml
 from conftest import REPO, copy_repo, run_snakemake
 from snakemake.utils import update_config
 
-from diffuse.config import ConfigError, check_config, init_adapter, train_settings
+from diffuse.config import ConfigError, all_trainsets, check_config, init_adapter, train_settings
 from diffuse.lm import exact_logprobs
 from diffuse.targets import EncodedTarget, EncodedTask
 from diffuse.train import (
@@ -242,18 +242,18 @@ def test_training_table_by_hand():
 def paper():
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     update_config(config, yaml.safe_load((REPO / "config" / "paper.yaml").read_text()))
-    check_config(config, REPO)
-    return config
+    return config, all_trainsets(config, check_config(config, REPO))
 
 
 def test_paper_config_trains_as_the_authors(paper):
-    settings = {name: train_settings(paper, name) for name in paper["trainsets"]}
+    paper, trainsets = paper
+    settings = {name: train_settings(paper, trainsets, name) for name in trainsets}
     # The authors' configs with early_stop: baby-names, fictitious-people and leave-one-in of three categories.
     stopping = {"babynames", "biographies-id", "id-babynames", "id-fruits", "id-occupations"}
     assert {name for name, s in settings.items() if s.early_stop_gamma is not None} == stopping
     assert {settings[name].early_stop_gamma for name in stopping} == {0.2}
     assert settings["biographies-id"].batch_size == 16
-    assert init_adapter(paper, "biographies-id") == "all-categories"
+    assert init_adapter(paper, trainsets, "biographies-id") == "all-categories"
     for s in settings.values():
         assert (s.schedule, s.max_steps, s.learning_rate, s.adam_eps, s.weight_decay) == (
             "prompt_pass",
@@ -267,13 +267,14 @@ def test_paper_config_trains_as_the_authors(paper):
 
 
 def test_paper_config_plans_50_updates_per_prompt(paper):
-    assert planned_updates(train_settings(paper, "all-categories"), 27) == 1350
-    assert len(paper["trainsets"]["all-categories"]["tasks"]) == 27
-    for name, trainset in paper["trainsets"].items():
+    paper, trainsets = paper
+    assert planned_updates(train_settings(paper, trainsets, "all-categories"), 27) == 1350
+    assert len(trainsets["all-categories"]["tasks"]) == 27
+    for name, trainset in trainsets.items():
         if name.startswith(("id-", "ood-")) or name == "all-categories":
-            assert planned_updates(train_settings(paper, name), len(trainset["tasks"])) == 50 * len(
-                trainset["tasks"]
-            )
+            assert planned_updates(
+                train_settings(paper, trainsets, name), len(trainset["tasks"])
+            ) == 50 * len(trainset["tasks"])
 
 
 def test_init_adapter_config_errors():
@@ -328,7 +329,7 @@ def test_paper_config_dry_run_trains_tuned_id_from_all_categories(tmp_path):
 
 
 def test_an_unknown_leave_one_out_adapter_override_is_an_error(paper):
-    config = copy.deepcopy(paper)
+    config = copy.deepcopy(paper[0])
     config["experiments"]["leave_one_out"]["adapter_training"] = {"id-fruit": {"early_stop_gamma": 0.2}}
     with pytest.raises(ConfigError, match="adapter_training.id-fruit: not an adapter of leave_one_out"):
         check_config(config, REPO)

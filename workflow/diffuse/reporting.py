@@ -11,6 +11,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from .config import leave_one_out_adapter  # noqa: E402
+from .figure_data import save_figure  # noqa: E402
+
 COLORS = {"base": "#7f7f7f", "tuned": "#d62728", "natural": "#1f77b4", "target": "#1f77b4"}
 TABLE1_COLUMNS = [
     "model", "task", "label", "condition", "adapter", "n_samples", "parse_rate", "valid_rate", "coverage",
@@ -149,7 +152,7 @@ def _top(dist: pd.Series, k: int = 3) -> str:
     return ", ".join(_short(str(v), 10) for v in dist.sort_values(ascending=False).index[:k])
 
 
-def figure1(panels: list[dict], out_png: str | Path, out_pdf: str | Path, model: str) -> None:
+def figure1(panels: list[dict], out_png: str | Path, out_pdf: str | Path, model: str) -> pd.DataFrame:
     """Output distributions, base vs tuned (vs natural/target), per task.
 
     Each panel dict: label, samples (base, tuned DataFrames), exact (base, tuned DataFrames), natural
@@ -214,12 +217,10 @@ def figure1(panels: list[dict], out_png: str | Path, out_pdf: str | Path, model:
         bottom.legend(fontsize=7.5)
     fig.suptitle(f"Figure 1 ({model}): output distributions, untuned vs tuned", fontsize=13)
     fig.tight_layout()
-    fig.savefig(out_png, dpi=130)
-    fig.savefig(out_pdf)
-    plt.close(fig)
+    return save_figure(fig, out_png, out_pdf)
 
 
-def training_curves(logs: dict[str, pd.DataFrame], out_png: str | Path, model: str) -> None:
+def training_curves(logs: dict[str, pd.DataFrame], out_png: str | Path, model: str) -> pd.DataFrame:
     """Per-step Eq. 5 loss against its entropy bound, and the valid mass, for each adapter."""
     fig, (loss_ax, mass_ax) = plt.subplots(1, 2, figsize=(11, 4))
     for name, log in logs.items():
@@ -245,8 +246,7 @@ def training_curves(logs: dict[str, pd.DataFrame], out_png: str | Path, model: s
     mass_ax.legend(fontsize=8)
     fig.suptitle(f"LoRA training ({model})")
     fig.tight_layout()
-    fig.savefig(out_png, dpi=130)
-    plt.close(fig)
+    return save_figure(fig, out_png)
 
 
 CONDITION_ORDER = ["Baseline", "OOD", "ID"]
@@ -257,7 +257,7 @@ def condition_of(adapter: str, category: str, base: str = "base") -> str:
     """Baseline (untuned), ID (tuned on the category) or OOD (tuned on the other categories)."""
     if adapter == base:
         return "Baseline"
-    return "ID" if adapter == f"id-{category}" else "OOD"
+    return "ID" if adapter == leave_one_out_adapter("id", category) else "OOD"
 
 
 def leave_one_out_frame(rows: list[dict], labels: dict[str, str], base: str = "base") -> pd.DataFrame:
@@ -322,7 +322,9 @@ def with_paper(table: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
     return table.merge(wide, left_on="category", right_index=True, how="left")
 
 
-def figure3(per_task: pd.DataFrame, labels: list[str], out_png: str | Path, out_pdf: str | Path) -> None:
+def figure3(
+    per_task: pd.DataFrame, labels: list[str], out_png: str | Path, out_pdf: str | Path
+) -> pd.DataFrame:
     """Entropy in leave-one-out generalization: one panel per category, bars Baseline / OOD / ID per model.
 
     Bars: mean entropy of the sampled (parsed) answers over the category's prompts, with each prompt as a dot;
@@ -371,14 +373,12 @@ def figure3(per_task: pd.DataFrame, labels: list[str], out_png: str | Path, out_
         "Figure 3: entropy in leave-one-out generalization (sampled answers; bars are means over prompts)"
     )
     fig.tight_layout(rect=(0, 0.05, 1, 1))
-    fig.savefig(out_png, dpi=130)
-    fig.savefig(out_pdf)
-    plt.close(fig)
+    return save_figure(fig, out_png, out_pdf)
 
 
 def figure2(
     summary: pd.DataFrame, tuned: str, out_png: str | Path, out_pdf: str | Path, base: str = "base"
-) -> None:
+) -> pd.DataFrame:
     """Figure 2: entropy vs the range (2a: upper end, low = 1; 2b: size, random low), untuned vs tuned.
 
     Solid: entropy of the sampled answers, mean over prompts with its 95% CI, each point labelled with the share
@@ -438,14 +438,12 @@ def figure2(
         fontsize=10,
     )
     fig.tight_layout()
-    fig.savefig(out_png, dpi=130)
-    fig.savefig(out_pdf)
-    plt.close(fig)
+    return save_figure(fig, out_png, out_pdf)
 
 
 def temperature_figure(
     table: pd.DataFrame, labels: dict[str, str], out_png: str | Path, out_pdf: str | Path, base: str = "base"
-) -> None:
+) -> pd.DataFrame:
     """Footnote 6: entropy (top) and parse / valid rates (bottom) against temperature, one column per
     model x task. Solid: sampled, over valid answers; dotted markers: sampled, over all parsed answers;
     dashed: exact p_T over the target set, renormalised; wide pale red band: the tuned model's exact entropy
@@ -491,6 +489,4 @@ def temperature_figure(
         fontsize=10,
     )
     fig.tight_layout()
-    fig.savefig(out_png, dpi=130)
-    fig.savefig(out_pdf)
-    plt.close(fig)
+    return save_figure(fig, out_png, out_pdf)

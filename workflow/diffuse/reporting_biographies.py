@@ -12,6 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .biographies import ATTRIBUTES, attribute_metrics, parse_counts, top_values, unigram_diversity  # noqa: E402
+from .figure_data import save_figure  # noqa: E402
 
 CONDITIONS = ("Base", "OOD", "ID")
 CONDITION_COLORS = {"Base": "#7f7f7f", "OOD": "#ff7f0e", "ID": "#2ca02c"}
@@ -162,7 +163,9 @@ def write_markdown(table: pd.DataFrame, csv_path, md_path, title: str, legend: l
     Path(md_path).write_text(f"# {title}\n\n{lines}\n\n" + "\n".join([header, rule, *body]) + "\n")
 
 
-def figure4(metrics: pd.DataFrame, diversity: pd.DataFrame, out_png: str | Path, out_pdf: str | Path) -> None:
+def figure4(
+    metrics: pd.DataFrame, diversity: pd.DataFrame, out_png: str | Path, out_pdf: str | Path
+) -> pd.DataFrame:
     """(a) coverage of each categorical attribute per model and condition; (b) normalised unigram diversity."""
     models = list(dict.fromkeys(metrics["model"]))
     conditions = [c for c in CONDITIONS if c in set(metrics["condition"])]
@@ -201,12 +204,10 @@ def figure4(metrics: pd.DataFrame, diversity: pd.DataFrame, out_png: str | Path,
     )
     fig.suptitle(f"Figure 4: diversity of generated biographies ({models[0]}; parsed: {parse})", fontsize=11)
     fig.tight_layout()
-    fig.savefig(out_png, dpi=130)
-    fig.savefig(out_pdf)
-    plt.close(fig)
+    return save_figure(fig, out_png, out_pdf)
 
 
-def figure6(utility: pd.DataFrame, out_png: str | Path, out_pdf: str | Path) -> None:
+def figure6(utility: pd.DataFrame, out_png: str | Path, out_pdf: str | Path) -> pd.DataFrame:
     """Per instruction category: KL(tuned || base) per token, and each model's negative log-likelihood per
     token of the base model's greedy answers (lower: closer to answering as the untuned model does)."""
     adapters = list(dict.fromkeys(utility["adapter"]))
@@ -247,14 +248,12 @@ def figure6(utility: pd.DataFrame, out_png: str | Path, out_pdf: str | Path) -> 
     model = ", ".join(dict.fromkeys(utility["model"]))
     fig.suptitle(f"Figure 6: utility retention on {utility['id'].nunique()} general instructions ({model})")
     fig.tight_layout()
-    fig.savefig(out_png, dpi=130)
-    fig.savefig(out_pdf)
-    plt.close(fig)
+    return save_figure(fig, out_png, out_pdf)
 
 
 def figure6_mt_bench(
     categories: pd.DataFrame, scores: pd.DataFrame, conditions: dict, out_png, out_pdf
-) -> None:
+) -> pd.DataFrame:
     """The paper's Figure 6: MT-Bench rating per category for base, Tuned-OOD and Tuned-ID, one panel per model."""
     models = list(dict.fromkeys(scores["model"]))
     order = list(dict.fromkeys(categories["category"]))
@@ -283,6 +282,4 @@ def figure6_mt_bench(
         "Figure 6: MT-Bench, untuned vs tuned\n(single-answer grading by the configured judge)", fontsize=10
     )
     fig.tight_layout()
-    fig.savefig(out_png, dpi=130)
-    fig.savefig(out_pdf)
-    plt.close(fig)
+    return save_figure(fig, out_png, out_pdf)

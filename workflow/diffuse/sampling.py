@@ -33,13 +33,13 @@ class SamplingSettings:
 
     @classmethod
     def from_config(cls, block: dict, dtype: str = "float32") -> SamplingSettings:
-        """From a config `sampling` block (after per-task overrides)."""
+        """From a config `sampling` block (after per-task overrides; the schema fills batch_size in)."""
         return cls(
             n=block["n"],
             seed=block["seed"],
             temperature=block["temperature"],
             max_new_tokens=block["max_new_tokens"],
-            batch_size=block.get("batch_size", 250),
+            batch_size=block["batch_size"],
             dtype=dtype,
         )
 

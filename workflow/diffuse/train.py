@@ -6,7 +6,6 @@ import csv
 import json
 import math
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,45 +13,13 @@ import torch
 
 from .lm import chunked, encode_prompt, target_logprobs
 from .metrics import entropy
+from .settings import LORA_SHAPE, SCHEDULES, TrainSettings  # noqa: F401 (re-exported)
 from .targets import EncodedTask
 
 
 def diffuse_loss(logprobs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Eq. 5: -sum_y p*(y|x) log p_theta(y|x), with log p_theta summed over each target's tokens."""
     return -(weights * logprobs).sum()
-
-
-SCHEDULES = ("minibatch", "prompt_pass")
-LORA_SHAPE = ("rank", "alpha", "dropout", "target_modules")  # fixed by an adapter that training continues
-
-
-@dataclass
-class TrainSettings:
-    """Every training setting; the defaults live here only (the schema has none, so overrides stay sparse)."""
-
-    rank: int = 4
-    alpha: float = 8.0
-    dropout: float = 0.0
-    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
-    learning_rate: float = 5e-5
-    weight_decay: float = 0.0  # AdamW's decoupled decay (torch's own default is 0.01)
-    adam_eps: float = 1e-8  # torch's default; the authors use 1e-5
-    max_grad_norm: float | None = None  # clip the global gradient norm before each update; None: never
-    # minibatch: a step is one update on at most batch_size pairs. prompt_pass (the authors'): a step is a
-    # pass over every prompt in a seeded shuffled order, one update per prompt on its whole target set.
-    schedule: str = "minibatch"
-    max_steps: int = 50  # minibatch: updates; prompt_pass: passes
-    batch_size: int = 32  # minibatch: pairs per step; prompt_pass: targets per accumulated micro-batch
-    prompts_per_step: int | None = None  # minibatch only: prompts per step when not all fit; None: all
-    early_stop_gamma: float | None = 0.2  # stop once loss <= H(p*) (1 + gamma); None: never
-    seed: int = 0
-    chunk_size: int = 64  # minibatch: targets per forward pass (memory, not maths)
-
-    def __post_init__(self):
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule: {self.schedule!r} is not one of {list(SCHEDULES)}")
-        if self.schedule == "prompt_pass" and self.prompts_per_step is not None:
-            raise ValueError("prompts_per_step: only the minibatch schedule uses it; set it to null")
 
 
 def planned_updates(settings: TrainSettings, n_prompts: int) -> int:

@@ -109,7 +109,8 @@ rule biography_tables:
     log:
         "results/logs/biography_tables.log",
     params:
-        conditions=biography_conditions(),
+        # [model, condition] of each `parsed` input, in the same order.
+        parsed_keys=[[m, c] for m in MODELS for c in biography_conditions().values()],
         table4=lambda wc: config["experiments"]["biographies"].get("table4", {"n": 5, "seed": 0}),
     localrule: True
     conda:
@@ -158,7 +159,7 @@ rule utility:
     params:
         spec=lambda wc: config["experiments"]["biographies"]["utility"],
         adapters=biography_tuned_adapters(),
-        dtype=lambda wc: config["models"][wc.model].get("dtype", "float32"),
+        dtype=lambda wc: config["models"][wc.model]["dtype"],
     threads: workflow.cores
     resources:
         gpu=1,
@@ -229,7 +230,7 @@ rule mt_bench_answers:
         "results/logs/mt_bench_answers/{model}/{adapter}.log",
     params:
         spec=lambda wc: mt_bench_spec(),
-        dtype=lambda wc: config["models"][wc.model].get("dtype", "float32"),
+        dtype=lambda wc: config["models"][wc.model]["dtype"],
     threads: workflow.cores
     resources:
         gpu=1,

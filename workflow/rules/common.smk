@@ -1,5 +1,5 @@
 # Input functions shared by the rules.
-from diffuse.config import init_adapter
+from diffuse.config import init_adapter, leave_one_out_adapter
 from diffuse.mt_bench import FASTCHAT_DATA as MT_BENCH_DATA, KEY as MT_BENCH_KEY
 from diffuse.config import leave_one_out_n
 from snakemake.exceptions import WorkflowError
@@ -18,7 +18,7 @@ def model_dir(wildcards):
 
 def model_mem_mb(wildcards):
     """Memory of a job that loads the model (models.<name>.mem_mb; a cluster job gets it as --mem)."""
-    return config["models"][wildcards.model].get("mem_mb", 8000)
+    return config["models"][wildcards.model]["mem_mb"]
 
 
 def adapter_dir(wildcards):
@@ -30,7 +30,7 @@ def adapter_dir(wildcards):
 
 def init_adapter_dir(wildcards):
     """The adapter a trainset continues from (trainsets.<name>.init_adapter), or nothing."""
-    parent = init_adapter(config, wildcards.trainset)
+    parent = init_adapter(config, TRAINSETS, wildcards.trainset)
     return [] if parent is None else f"results/adapters/{wildcards.model}/{parent}"
 
 
@@ -43,7 +43,7 @@ def task_inputs(wildcards):
 
 
 def trainset_targets(wildcards):
-    tasks = config["trainsets"][wildcards.trainset]["tasks"]
+    tasks = TRAINSETS[wildcards.trainset]["tasks"]
     return [f"results/targets/{wildcards.model}/{task}.json" for task in tasks]
 
 
@@ -77,7 +77,7 @@ def leave_one_out_metrics():
         for model in MODELS
         for category, evaluated in leave_one_out_evaluated(config, TASKS).items()
         for task in evaluated
-        for adapter in (BASE, f"ood-{category}", f"id-{category}")
+        for adapter in (BASE, leave_one_out_adapter("ood", category), leave_one_out_adapter("id", category))
     ]
 
 

@@ -15,7 +15,7 @@ rule sample:
         backend=config["sampling"]["backend"],
         backend_options=config["sampling"].get(config["sampling"]["backend"], {}),
         sampling=lambda wc: sampling_settings(config, wc.task),
-        dtype=lambda wc: config["models"][wc.model].get("dtype", "float32"),
+        dtype=lambda wc: config["models"][wc.model]["dtype"],
     threads: workflow.cores
     resources:
         gpu=1,
@@ -40,8 +40,8 @@ rule exact:
     benchmark:
         "results/benchmarks/exact/{model}/{adapter}/{task}.tsv"
     params:
-        chunk_size=config["exact"].get("chunk_size", 64),
-        dtype=lambda wc: config["models"][wc.model].get("dtype", "float32"),
+        chunk_size=config["exact"]["chunk_size"],
+        dtype=lambda wc: config["models"][wc.model]["dtype"],
     threads: workflow.cores
     resources:
         gpu=1,
@@ -134,9 +134,9 @@ rule temperature:
         spec=config["experiments"].get("temperature"),
         backend=config["sampling"]["backend"],
         backend_options=config["sampling"].get(config["sampling"]["backend"], {}),
-        batch_size=config["sampling"].get("batch_size", 250),
-        dtype=lambda wc: config["models"][wc.model].get("dtype", "float32"),
-        chunk_size=config["exact"].get("chunk_size", 64),
+        batch_size=config["sampling"]["batch_size"],
+        dtype=lambda wc: config["models"][wc.model]["dtype"],
+        chunk_size=config["exact"]["chunk_size"],
     threads: workflow.cores
     resources:
         gpu=1,

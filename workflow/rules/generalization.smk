@@ -87,8 +87,8 @@ rule rng_generalization:
         backend=config["sampling"]["backend"],
         backend_options=config["sampling"].get(config["sampling"]["backend"], {}),
         sampling=sampling_settings(config, "rng-formats/any"),
-        dtype=lambda wc: config["models"][wc.model].get("dtype", "float32"),
-        chunk_size=config["exact"].get("chunk_size", 64),
+        dtype=lambda wc: config["models"][wc.model]["dtype"],
+        chunk_size=config["exact"]["chunk_size"],
     threads: workflow.cores
     resources:
         gpu=1,

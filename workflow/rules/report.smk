@@ -56,7 +56,7 @@ rule figure1:
 rule training_curves:
     """Per-step loss against the entropy bound, and valid mass, for every adapter of a model."""
     input:
-        lambda wc: [f"results/adapters/{wc.model}/{name}" for name in config["trainsets"]],
+        lambda wc: [f"results/adapters/{wc.model}/{name}" for name in TRAINSETS],
     output:
         report(
             "results/figures/training_{model}.png",
@@ -68,7 +68,7 @@ rule training_curves:
     log:
         "results/logs/training_curves/{model}.log",
     params:
-        trainsets=list(config["trainsets"]),
+        trainsets=list(TRAINSETS),
     localrule: True
     conda:
         "../../envs/diffuse.yaml"

@@ -11,8 +11,8 @@ rule train_adapter:
     benchmark:
         "results/benchmarks/train_adapter/{model}/{trainset}.tsv"
     params:
-        settings=lambda wc: train_params(config, wc.trainset),
-        dtype=lambda wc: config["models"][wc.model].get("train_dtype", "float32"),
+        settings=lambda wc: train_params(config, TRAINSETS, wc.trainset),
+        dtype=lambda wc: config["models"][wc.model]["train_dtype"],
     threads: workflow.cores
     resources:
         gpu=1,
@@ -27,7 +27,7 @@ rule train_adapter:
 rule training_table:
     """Per adapter: schedule, updates, early stop, final loss vs bound, and the share of parameters trained."""
     input:
-        [f"results/adapters/{model}/{name}" for model in MODELS for name in config["trainsets"]],
+        [f"results/adapters/{model}/{name}" for model in MODELS for name in TRAINSETS],
     output:
         csv=report(
             "results/tables/training.csv",
@@ -40,7 +40,7 @@ rule training_table:
     log:
         "results/logs/training_table.log",
     params:
-        adapters=[[model, name] for model in MODELS for name in config["trainsets"]],
+        adapters=[[model, name] for model in MODELS for name in TRAINSETS],
     localrule: True
     conda:
         "../../envs/diffuse.yaml"

@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import pandas as pd
 
 from diffuse.biographies import read_biography_table
@@ -18,11 +16,10 @@ from diffuse.runlog import start_job
 
 start_job(snakemake)
 
-conditions = snakemake.params.conditions
-tables = {}
-for path in snakemake.input.parsed:
-    path = Path(path)
-    tables[(path.parent.name, conditions[path.stem])] = read_biography_table(path)
+tables = {
+    (model, condition): read_biography_table(path)
+    for (model, condition), path in zip(snakemake.params.parsed_keys, snakemake.input.parsed, strict=True)
+}
 metrics, top, diversity = section6_tables(tables)
 paper = pd.read_csv(snakemake.input.paper)
 out = snakemake.output

@@ -5,15 +5,7 @@ from diffuse.tasks import Task
 
 start_job(snakemake)
 
-config = snakemake.params.sampling
-settings = SamplingSettings(
-    n=config["n"],
-    seed=config["seed"],
-    temperature=config["temperature"],
-    max_new_tokens=config["max_new_tokens"],
-    batch_size=config.get("batch_size", 250),
-    dtype=snakemake.params.dtype,
-)
+settings = SamplingSettings.from_config(snakemake.params.sampling, snakemake.params.dtype)
 adapter = snakemake.input.adapter or None
 encoded = EncodedTask.load(snakemake.input.targets)
 table = sample_task(

