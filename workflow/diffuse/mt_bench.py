@@ -54,6 +54,7 @@ class Question:
 def fetch(source: str, relative: str, destination: Path, timeout: float = 60.0) -> Path:
     """Copy `relative` from a URL prefix or a local folder (FastChat's data layout) to `destination`."""
     destination.parent.mkdir(parents=True, exist_ok=True)
+    # One GET of a static file: the standard library suffices (no retry policy needed beyond rerunning).
     if source.startswith(("http://", "https://")):
         url = f"{source.rstrip('/')}/{relative}"
         try:
