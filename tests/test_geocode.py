@@ -198,3 +198,18 @@ def test_nominatim_level_from_addresstype_or_rank():
 def test_nominatim_needs_a_real_user_agent(tmp_path):
     with pytest.raises(ValueError, match="user agent"):
         NominatimGeocoder("you@example.org diffuse", tmp_path / "c.json")
+
+
+def test_offline_geocoder_speaks_geopys_interface(geocoder):
+    from geopy.location import Location
+
+    from diffuse.geocode import location_hit
+
+    found = geocoder.geocode("Toronto, Ontario, Canada")
+    assert isinstance(found, Location) and found.raw["level"] == "city" and found.raw["country_code"] == "CA"
+    assert (
+        location_hit(found)
+        == geocoder.lookup("Toronto, Ontario, Canada")
+        == geocoder.resolve("Toronto, Ontario, Canada")
+    )
+    assert geocoder.geocode("Xqzzyville, Nowhereland") is None

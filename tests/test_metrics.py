@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from diffuse.metrics import (
+    chisquare_fit,
     coverage,
     empirical_distribution,
     entropy,
@@ -157,3 +158,55 @@ def test_exact_metrics_hand_computed():
     assert row["kl_valid"] == pytest.approx(0.5 * math.log(0.5 / 0.25) + 0.5 * math.log(0.5 / 0.75))
     # Cross-entropy = target entropy + KL, the identity behind the early-stop bound.
     assert row["cross_entropy"] == pytest.approx(row["target_entropy"] + row["kl"])
+
+
+def _entropy_before_scipy(probabilities):
+    # The hand-written version replaced by scipy.stats.entropy, kept as the reference.
+    p = np.asarray(list(probabilities), dtype=float)
+    p = p[p > 0]
+    if p.size == 0:
+        return float("nan")
+    p = p / p.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+def _kl_before_scipy(p, q):
+    # The hand-written version replaced by scipy.special.rel_entr, kept as the reference.
+    total = 0.0
+    for key, pk in p.items():
+        if pk <= 0:
+            continue
+        qk = q.get(key, 0.0)
+        if qk <= 0:
+            return math.inf
+        total += pk * math.log(pk / qk)
+    return total
+
+
+def test_scipy_entropy_and_kl_agree_with_the_hand_written_ones_on_random_inputs():
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        size = int(rng.integers(1, 30))
+        raw = rng.dirichlet(np.full(size, 0.5)) * rng.uniform(0.1, 10)
+        raw[rng.random(size) < 0.2] = 0.0  # zero entries: outside the support
+        assert entropy(raw) == pytest.approx(_entropy_before_scipy(raw), rel=1e-12, abs=1e-14, nan_ok=True)
+        keys = [f"k{i}" for i in range(size)]
+        p = dict(zip(keys, rng.dirichlet(np.ones(size)), strict=True))
+        q = {
+            k: v for k, v in zip(keys, rng.dirichlet(np.ones(size)) * 0.9, strict=True) if rng.random() > 0.1
+        }
+        assert kl_divergence(p, q) == pytest.approx(_kl_before_scipy(p, q), rel=1e-12, abs=1e-14)
+    assert math.isnan(entropy([0.0, 0.0]))
+    assert kl_divergence({}, {"a": 1.0}) == 0.0 == _kl_before_scipy({}, {"a": 1.0})
+
+
+def test_chisquare_fit_hand_computed_with_an_other_bin():
+    # p = {a: .5, b: .3} leaves .2 unassigned; "c" (unknown) and "d" (expected 100 * .004 < 5) join it.
+    observed = {"a": 45, "b": 35, "c": 15, "d": 5}
+    fit = chisquare_fit(observed, {"a": 0.5, "b": 0.3, "d": 0.004})
+    expected = [50.0, 30.0, 20.0]
+    hand = sum((o - e) ** 2 / e for o, e in zip([45, 35, 20], expected, strict=True))
+    assert fit["statistic"] == pytest.approx(hand)
+    assert fit["dof"] == 2 and fit["n"] == 100
+    # Survival function of chi-square with 2 degrees of freedom: exp(-x / 2).
+    assert fit["pvalue"] == pytest.approx(math.exp(-hand / 2))

@@ -147,7 +147,6 @@ def judge_spec(server, **extra) -> dict:
         "base_url": f"{server.url}/v1",
         "model": "judge-model",
         "api_key_env": KEY_ENV,
-        "backoff_s": 0,
         **extra,
     }
 

@@ -56,9 +56,24 @@ def test_template_without_placeholders_is_a_clear_error(spec):
 
 def test_mean_with_ci_hand_computed():
     mean, half = mean_with_ci([1.0, 2.0, 3.0, 4.0, 5.0])
-    # sd = sqrt(2.5), t(0.975, 4) = 2.776
-    assert mean == 3.0 and half == pytest.approx(2.776 * math.sqrt(2.5) / math.sqrt(5))
+    # sd = sqrt(2.5), t(0.975, 4) = 2.7764451 (printed tables: 2.776)
+    assert mean == 3.0 and half == pytest.approx(2.7764451 * math.sqrt(2.5) / math.sqrt(5))
     assert mean_with_ci([2.0]) == (2.0, 0.0)
+
+
+def test_t_quantiles_match_the_printed_table():
+    # The two-sided 95% table that scipy.stats.t.ppf replaced (3 decimals, 1..30 degrees of freedom).
+    table = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+        2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+        2.045, 2.042,
+    ]  # fmt: skip
+    rng = np.random.default_rng(0)
+    for df, quantile in enumerate(table, start=1):
+        values = rng.normal(size=df + 1)
+        _, half = mean_with_ci(values)
+        old = quantile * values.std(ddof=1) / math.sqrt(len(values))
+        assert half == pytest.approx(old, rel=6e-4)
 
 
 def test_summarise_and_figure(tmp_path):
@@ -83,7 +98,7 @@ def test_summarise_and_figure(tmp_path):
         0
     ]
     assert point["entropy"] == pytest.approx(0.7) and point["prompts"] == 3
-    assert point["entropy_ci95"] == pytest.approx(4.303 * 0.1 / math.sqrt(3))
+    assert point["entropy_ci95"] == pytest.approx(4.3026527 * 0.1 / math.sqrt(3))
     assert point["max_entropy"] == pytest.approx(np.log(20))
     shifted = summary[(summary["figure"] == "2b")]
     assert shifted["x"].tolist() == [10, 10] and (shifted["entropy_ci95"] == 0).all()

@@ -11,14 +11,20 @@ countries share when nothing says which.
 
 Online: geopy's Nominatim behind geopy's RateLimiter. The level comes from Nominatim's `addresstype`, or
 from its `place_rank` when the address type is not one we know.
+
+Both answer through geopy's geocoder interface, `geocode(query)` -> `geopy.location.Location` or None
+(the offline one puts our level, name and country code in `.raw`), and one function, `location_hit`,
+turns either answer into a GeoHit. The offline matching itself is ours: no geopy geocoder works offline.
 """
 
 from __future__ import annotations
 
 import json
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from geopy.location import Location
 
 LEVELS = ("city", "region", "country")
 
@@ -109,7 +115,19 @@ class OfflineGeocoder:
     def country_code(self, text: str) -> str | None:
         return self.countries.get(fold(text))
 
+    def geocode(self, query: str, exactly_one: bool = True, **_) -> Location | None:
+        """geopy's interface: the match as a Location whose `.raw` holds level, name and country_code."""
+        hit = self.resolve(query)
+        if hit is None:
+            return None
+        raw = {"level": hit.level, "name": hit.name, "country_code": hit.country_code}
+        location = Location(hit.name, (hit.latitude, hit.longitude), raw)
+        return location if exactly_one else [location]
+
     def lookup(self, place: str) -> GeoHit | None:
+        return location_hit(self.geocode(place))
+
+    def resolve(self, place: str) -> GeoHit | None:
         parts = [p for p in (fold(p) for p in place.split(",")) if p]
         if not parts:
             return None
@@ -209,6 +227,21 @@ def nominatim_level(raw: dict) -> str:
     return "country" if rank <= 4 else "region" if rank <= 12 else "city"
 
 
+def location_hit(location: Location | None) -> GeoHit | None:
+    """A geopy Location (offline or Nominatim) as a GeoHit: the level from `.raw["level"]` (offline) or
+    from Nominatim's addresstype / place_rank."""
+    if location is None:
+        return None
+    raw = location.raw or {}
+    return GeoHit(
+        latitude=float(location.latitude),
+        longitude=float(location.longitude),
+        level=raw.get("level") or nominatim_level(raw),
+        name=raw.get("name") or location.address.split(",")[0],
+        country_code=(raw.get("country_code") or raw.get("address", {}).get("country_code", "")).upper(),
+    )
+
+
 class NominatimGeocoder:
     """geopy's Nominatim (online) behind geopy's RateLimiter; answers cached in a JSON file."""
 
@@ -238,16 +271,8 @@ class NominatimGeocoder:
         entry = self.cache.get(place)
         # Entries of older caches (a list, no level) are looked up again.
         if place not in self.cache or (entry is not None and not isinstance(entry, dict)):
-            found = self.geocode(place, addressdetails=True)
-            self.cache[place] = (
-                None
-                if found is None
-                else {
-                    "latitude": found.latitude, "longitude": found.longitude, "level": nominatim_level(found.raw),
-                    "name": found.raw.get("name") or found.address.split(",")[0],
-                    "country_code": found.raw.get("address", {}).get("country_code", "").upper(),
-                }
-            )  # fmt: skip
+            hit = location_hit(self.geocode(place, addressdetails=True))
+            self.cache[place] = None if hit is None else asdict(hit)
             self.cache_path.write_text(json.dumps(self.cache))
         hit = self.cache[place]
         return None if hit is None else GeoHit(**hit)

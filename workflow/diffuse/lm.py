@@ -101,6 +101,9 @@ def chunked(seq, size: int):
         yield start, seq[start : start + size]
 
 
+# Our own scorer and sampler rather than transformers' generate(): generate() re-encodes the prompt per row
+# (no shared prefix cache across rows) and its logits processors (top-k/top-p/min-p/repetition defaults from
+# generation_config) would bias the samples; these two share one prompt encoding and sample the raw softmax.
 @torch.no_grad()
 def exact_logprobs(
     model,

@@ -39,11 +39,13 @@ def country_borders_path() -> Path:
     return archive
 
 
+from .palette import LEVEL_COLORS  # noqa: E402
+
 # One marker per geocoding level; coarser levels are larger and hollow, so they read as "somewhere here".
 LEVEL_STYLE = {
-    "city": {"marker": "o", "s": 18, "color": "#d62728", "alpha": 0.6, "edgecolors": "#5a0000", "linewidths": 0.4},
-    "region": {"marker": "s", "s": 30, "facecolors": "none", "edgecolors": "#1f3fbf", "linewidths": 0.9},
-    "country": {"marker": "D", "s": 48, "facecolors": "none", "edgecolors": "#6a0dad", "linewidths": 1.1},
+    "city": {"marker": "o", "s": 18, "color": LEVEL_COLORS["city"], "alpha": 0.6, "edgecolors": "#5a0000", "linewidths": 0.4},
+    "region": {"marker": "s", "s": 30, "facecolors": "none", "edgecolors": LEVEL_COLORS["region"], "linewidths": 0.9},
+    "country": {"marker": "D", "s": 48, "facecolors": "none", "edgecolors": LEVEL_COLORS["country"], "linewidths": 1.1},
 }  # fmt: skip
 LEVEL_LABELS = {"city": "city", "region": "region / state / province only", "country": "country only"}
 

@@ -7,16 +7,18 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 
 import numpy as np
+import scipy.special
+import scipy.stats
 
 
 def entropy(probabilities: Iterable[float]) -> float:
-    """Shannon entropy in nats of a distribution (zero entries contribute nothing); Eq. 3."""
+    """Shannon entropy in nats of a distribution, renormalised (zero entries contribute nothing); Eq. 3.
+    NaN for an empty or all-zero distribution (scipy would give 0 or NaN with a warning)."""
     p = np.asarray(list(probabilities), dtype=float)
     p = p[p > 0]
     if p.size == 0:
         return float("nan")
-    p = p / p.sum()
-    return float(-(p * np.log(p)).sum())
+    return float(scipy.stats.entropy(p))
 
 
 def empirical_distribution(answers: Iterable[str | None]) -> dict[str, float]:
@@ -32,16 +34,14 @@ def coverage(answers: Iterable[str | None]) -> int:
 
 
 def kl_divergence(p: Mapping[str, float], q: Mapping[str, float]) -> float:
-    """KL(p || q) in nats over p's support; inf where q gives zero to a value p supports. Eq. 2."""
-    total = 0.0
-    for key, pk in p.items():
-        if pk <= 0:
-            continue
-        qk = q.get(key, 0.0)
-        if qk <= 0:
-            return math.inf
-        total += pk * math.log(pk / qk)
-    return total
+    """KL(p || q) in nats over p's support; inf where q gives zero to a value p supports. Eq. 2.
+    p and q are used as given (no renormalisation), so a sub-normalised q (missing mass) counts."""
+    keys = [k for k, v in p.items() if v > 0]
+    if not keys:
+        return 0.0
+    pk = np.array([p[k] for k in keys], dtype=float)
+    qk = np.array([q.get(k, 0.0) for k in keys], dtype=float)
+    return float(scipy.special.rel_entr(pk, qk).sum())
 
 
 def restricted(p: Mapping[str, float], support: Iterable[str]) -> dict[str, float]:
@@ -73,6 +73,38 @@ def kl_to_samples(reference: Mapping[str, float], answers: list[str | None]) -> 
     reference = {k: v / total for k, v in reference.items()}
     counts = Counter(a for a in answers if a is not None)
     return kl_divergence(reference, smoothed(counts, reference, len(answers)))
+
+
+def chisquare_fit(observed: Mapping, probabilities: Mapping, min_expected: float = 5.0) -> dict:
+    """Pearson's chi-square goodness of fit of observed counts to an exact distribution.
+
+    Keys of `probabilities` expected fewer than `min_expected` times, observed keys it lacks, and the mass it
+    leaves unassigned (1 - sum) are lumped into one "other" bin, so a partial (enumerable) distribution
+    can be tested against all N draws. Returns statistic, p-value, degrees of freedom, bins and N.
+    """
+    n = int(sum(observed.values()))
+    if n <= 0:
+        raise ValueError("chisquare_fit needs at least one observation")
+    kept = [k for k, v in probabilities.items() if v * n >= min_expected]
+    obs = [float(observed.get(k, 0)) for k in kept]
+    exp = [float(probabilities[k]) * n for k in kept]
+    other_obs = n - sum(obs)
+    other_exp = max(n - sum(exp), 0.0)
+    if other_obs > 0 or other_exp > 0:
+        obs.append(other_obs)
+        exp.append(other_exp)
+    if len(obs) < 2:
+        raise ValueError("chisquare_fit needs at least two bins")
+    # Rounding: scipy requires the two totals to agree.
+    exp = np.asarray(exp) * (n / sum(exp))
+    result = scipy.stats.chisquare(np.asarray(obs), exp)
+    return {
+        "statistic": float(result.statistic),
+        "pvalue": float(result.pvalue),
+        "dof": len(obs) - 1,
+        "bins": len(obs),
+        "n": n,
+    }
 
 
 def outside_targets(answers: Iterable[str | None], valid_values: set[str], k: int = 5) -> tuple[int, str]:
@@ -142,7 +174,9 @@ def first_rows(samples, n: int | None, key: str, source: str = "samples"):
 
 
 def exact_metrics(logprobs: np.ndarray, weights: np.ndarray) -> dict[str, float]:
-    """Metrics of the exact p_theta(y|x) over an enumerated target set with target weights p*."""
+    """Metrics of the exact p_theta(y|x) over an enumerated target set with target weights p*.
+    The KLs stay in log space (log p* - log p_theta) rather than scipy's rel_entr on exp(logprobs): tiny
+    model probabilities underflow to 0 in exp and would turn a finite KL into inf."""
     logprobs = np.asarray(logprobs, dtype=float)
     weights = np.asarray(weights, dtype=float)
     weights = weights / weights.sum()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -55,6 +54,7 @@ class Question:
 def fetch(source: str, relative: str, destination: Path, timeout: float = 60.0) -> Path:
     """Copy `relative` from a URL prefix or a local folder (FastChat's data layout) to `destination`."""
     destination.parent.mkdir(parents=True, exist_ok=True)
+    # One GET of a static file: the standard library suffices (no retry policy needed beyond rerunning).
     if source.startswith(("http://", "https://")):
         url = f"{source.rstrip('/')}/{relative}"
         try:
@@ -155,46 +155,44 @@ def parse_rating(judgment: str) -> float | None:
 
 
 class ChatJudge:
-    """An OpenAI-compatible chat-completions endpoint, called with temperature 0 and polite retries."""
+    """An OpenAI-compatible chat-completions endpoint through the `openai` client (its retries with
+    exponential backoff on 408/409/429/5xx and connection errors, its timeout), called with temperature 0."""
 
     def __init__(self, spec: dict):
+        import openai
+
         for required in ("base_url", "model"):
             if not spec.get(required):
                 raise MTBenchError(f"{KEY}.judge.{required} is not set")
-        self.url = spec["base_url"].rstrip("/") + "/chat/completions"
+        self.url = spec["base_url"].rstrip("/")
         self.model = spec["model"]
         self.max_tokens = int(spec.get("max_tokens", 2048))
-        self.timeout = float(spec.get("timeout_s", 120))
-        self.retries = int(spec.get("retries", 5))
-        self.backoff = float(spec.get("backoff_s", 2.0))
         env = spec.get("api_key_env")
-        self.api_key = os.environ.get(env) if env else None
-        if env and not self.api_key:
+        api_key = os.environ.get(env) if env else None
+        if env and not api_key:
             raise MTBenchError(f"{KEY}.judge.api_key_env: the environment variable {env} is not set")
+        self.client = openai.OpenAI(
+            base_url=self.url,
+            # A local endpoint without authentication still needs some key for the client.
+            api_key=api_key or "no-key",
+            timeout=float(spec.get("timeout_s", 120)),
+            max_retries=int(spec.get("retries", 5)),
+        )
 
     def __call__(self, messages: list[dict]) -> str:
-        body = json.dumps(
-            {"model": self.model, "messages": messages, "temperature": 0, "max_tokens": self.max_tokens}
-        ).encode()
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        for attempt in range(self.retries + 1):
-            request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    return json.load(response)["choices"][0]["message"]["content"]
-            except urllib.error.HTTPError as error:
-                retryable = error.code == 429 or error.code >= 500
-                if not retryable or attempt == self.retries:
-                    raise MTBenchError(
-                        f"judge {self.url} answered HTTP {error.code}: {error.read()[:300]!r}"
-                    ) from None
-            except (urllib.error.URLError, TimeoutError) as error:
-                if attempt == self.retries:
-                    raise MTBenchError(f"judge {self.url} unreachable: {error}") from None
-            time.sleep(self.backoff * 2**attempt)
-        raise AssertionError("unreachable")
+        import openai
+
+        try:
+            response = self.client.chat.completions.create(
+                model=self.model, messages=messages, temperature=0, max_tokens=self.max_tokens
+            )
+        except openai.APIStatusError as error:
+            raise MTBenchError(
+                f"judge {self.url} answered HTTP {error.status_code}: {error.response.text[:300]!r}"
+            ) from None
+        except openai.APIConnectionError as error:  # also APITimeoutError
+            raise MTBenchError(f"judge {self.url} unreachable: {error}") from None
+        return response.choices[0].message.content or ""
 
 
 def answer_questions(

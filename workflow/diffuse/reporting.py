@@ -10,11 +10,20 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
 
 from .config import leave_one_out_adapter  # noqa: E402
 from .figure_data import save_figure  # noqa: E402
+from .palette import REFERENCE_COLOR, use_theme  # noqa: E402
+from .palette import color as condition_color  # noqa: E402
 
-COLORS = {"base": "#7f7f7f", "tuned": "#d62728", "natural": "#1f77b4", "target": "#1f77b4"}
+use_theme()
+COLORS = {
+    "base": condition_color("base"),
+    "tuned": condition_color("tuned"),
+    "natural": REFERENCE_COLOR,
+    "target": REFERENCE_COLOR,
+}
 TABLE1_COLUMNS = [
     "model", "task", "label", "condition", "adapter", "n_samples", "parse_rate", "valid_rate", "coverage",
     "coverage_valid", "coverage_outside_targets", "entropy", "entropy_valid", "kl_target_add1",
@@ -250,7 +259,7 @@ def training_curves(logs: dict[str, pd.DataFrame], out_png: str | Path, model: s
 
 
 CONDITION_ORDER = ["Baseline", "OOD", "ID"]
-CONDITION_COLORS = {"Baseline": "#7f7f7f", "OOD": "#ff7f0e", "ID": "#d62728"}
+CONDITION_COLORS = {c: condition_color(c) for c in CONDITION_ORDER}
 
 
 def condition_of(adapter: str, category: str, base: str = "base") -> str:
@@ -337,16 +346,18 @@ def figure3(
     width = 0.8 / len(CONDITION_ORDER)
     for ax, label in zip(axes.flat, labels, strict=False):
         data = per_task[per_task["label"] == label]
+        style = {"x": "model", "y": "entropy", "hue": "condition", "order": models, "ax": ax}
+        style.update(hue_order=CONDITION_ORDER, palette=CONDITION_COLORS, dodge=True, legend=False)
+        # Bars: the mean over prompts (no seaborn interval: every prompt is drawn as a dot instead).
+        sns.barplot(data=data, errorbar=None, width=0.8, **style)
+        dots = {**style, "palette": dict.fromkeys(CONDITION_ORDER, "black")}
+        sns.stripplot(data=data, size=3.5, alpha=0.7, jitter=0.08, zorder=3, **dots)
         for m, model in enumerate(models):
             for k, condition in enumerate(CONDITION_ORDER):
                 cell = data[(data["model"] == model) & (data["condition"] == condition)]
                 if cell.empty:
                     continue
                 x = m + (k - 1) * width
-                ax.bar(x, cell["entropy"].mean(), width=width, color=CONDITION_COLORS[condition],
-                       label=condition if m == 0 else None)  # fmt: skip
-                jitter = np.linspace(-0.25, 0.25, len(cell)) * width
-                ax.scatter(x + jitter, cell["entropy"], s=9, color="black", alpha=0.6, zorder=3)
                 ax.hlines(
                     cell["exact_entropy_valid"].mean(),
                     x - width / 2,
@@ -355,17 +366,21 @@ def figure3(
                     lw=2,
                     zorder=4,
                 )
-            ax.hlines(data["max_entropy"].mean(), m - 0.45, m + 0.45, color="#1f77b4", linestyles="--", lw=1)
+            ax.hlines(
+                data["max_entropy"].mean(), m - 0.45, m + 0.45, color=REFERENCE_COLOR, linestyles="--", lw=1
+            )
+        ax.set_xlabel("")
         ax.set_xticks(range(len(models)), models, fontsize=8)
         ax.set_title(label)
         ax.set_ylabel("entropy (nats)")
     for ax in list(axes.flat)[len(labels) :]:
         ax.axis("off")
-    handles, names = axes.flat[0].get_legend_handles_labels()
+    handles = [plt.Rectangle((0, 0), 1, 1, color=CONDITION_COLORS[c]) for c in CONDITION_ORDER]
+    names = list(CONDITION_ORDER)
     handles += [
         plt.Line2D([], [], color="black", lw=2),
         plt.Line2D([], [], color="black", marker="o", lw=0, ms=3),
-        plt.Line2D([], [], color="#1f77b4", ls="--"),
+        plt.Line2D([], [], color=REFERENCE_COLOR, ls="--"),
     ]
     names += ["exact, over the targets", "one prompt (sampled)", "ln |targets|"]
     fig.legend(handles, names, loc="lower center", ncol=6, fontsize=8, frameon=False)

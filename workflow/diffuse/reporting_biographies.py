@@ -13,9 +13,13 @@ import pandas as pd  # noqa: E402
 
 from .biographies import ATTRIBUTES, attribute_metrics, parse_counts, top_values, unigram_diversity  # noqa: E402
 from .figure_data import save_figure  # noqa: E402
+from .palette import color as condition_color  # noqa: E402
+from .palette import use_theme  # noqa: E402
+
+use_theme()
 
 CONDITIONS = ("Base", "OOD", "ID")
-CONDITION_COLORS = {"Base": "#7f7f7f", "OOD": "#ff7f0e", "ID": "#2ca02c"}
+CONDITION_COLORS = {c: condition_color(c) for c in CONDITIONS}
 ATTRIBUTE_LABELS = {
     "first_name": "First name", "last_name": "Last name", "gender": "Gender", "birth_year": "Birth year",
     "birth_place": "Birth place", "profession": "Profession",
@@ -222,7 +226,7 @@ def figure6(utility: pd.DataFrame, out_png: str | Path, out_pdf: str | Path) -> 
         offset = x + (k - (len(series) - 1) / 2) * width
         if adapter is None:
             nll = -utility.groupby("category")["base_loglik_per_token"].mean()
-            right.bar(offset, nll.reindex(categories), width, color="#7f7f7f", label=label)
+            right.bar(offset, nll.reindex(categories), width, color=condition_color("untuned"), label=label)
             continue
         part = utility[utility["adapter"] == adapter].groupby("category")
         kl_width = 0.8 / len(adapters)

@@ -13,6 +13,7 @@ from string import Template
 
 import numpy as np
 import pandas as pd
+import scipy.stats
 
 from .tasks import Task, TaskError
 
@@ -96,20 +97,12 @@ def evaluate_prompts(backend, prompts: list[RangePrompt], settings, chunk_size: 
     return pd.DataFrame(rows)
 
 
-# Two-sided 95% quantiles of Student's t for 1..30 degrees of freedom (no scipy in the environment).
-T_975 = [
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-    2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-]  # fmt: skip
-
-
 def mean_with_ci(values) -> tuple[float, float]:
     """Mean and the half-width of its 95% t confidence interval (0 for a single value)."""
     values = pd.Series(values, dtype=float).dropna()
     if len(values) < 2:
         return (float(values.mean()) if len(values) else float("nan")), 0.0
-    df = len(values) - 1
-    quantile = T_975[df - 1] if df <= len(T_975) else 1.96
+    quantile = scipy.stats.t.ppf(0.975, df=len(values) - 1)
     return float(values.mean()), float(quantile * values.std(ddof=1) / np.sqrt(len(values)))
 
 

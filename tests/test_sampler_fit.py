@@ -1,0 +1,63 @@
+"""The sampler against the exact scorer: sampled frequencies of the real (untuned) embedded model on the RNG
+prompt must fit its exact p(y|x) over an enumerable set (Pearson's chi-square, the rest as one bin).
+
+The untuned model puts almost no mass on the braced targets, so the enumerable set is the two-token
+continuations: the 6 likeliest first tokens, each followed by its 6 likeliest second tokens.
+"""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+from conftest import REPO
+
+from diffuse.lm import exact_logprobs, sample_continuations
+from diffuse.metrics import chisquare_fit
+from diffuse.targets import encode_task
+from diffuse.tasks import load_tasks
+
+N = 2000
+TOP = 6
+
+
+@pytest.fixture(scope="module")
+def rng_draws(model, tokenizer):
+    task = load_tasks(REPO / "config" / "tasks")["numbers/rng"]
+    encoded = encode_task(tokenizer, task)
+    prompt = encoded.prompt_ids
+
+    def top_next(ids):
+        with torch.no_grad():
+            logits = model(torch.tensor([ids])).logits[0, -1]
+        return torch.topk(logits, TOP).indices.tolist()
+
+    # Rows that stop after one token are outside the set, so they fall in "other" with the rest.
+    pairs = [(a, b) for a in top_next(prompt) if a not in encoded.stop_ids for b in top_next(prompt + [a])]
+    exact = np.exp(exact_logprobs(model, prompt, [list(p) for p in pairs]).numpy())
+    sequences, _ = sample_continuations(
+        model, prompt, n=N, seed=11, max_new_tokens=2, stop_ids=encoded.stop_ids, batch_size=500
+    )
+    index = set(pairs)
+    counts = Counter(tuple(s) if tuple(s) in index else "other" for s in sequences)
+    return counts, dict(zip(pairs, exact.tolist(), strict=True))
+
+
+def test_sampled_frequencies_fit_the_exact_distribution(rng_draws):
+    counts, exact = rng_draws
+    fit = chisquare_fit(counts, exact)
+    assert fit["n"] == N and fit["bins"] >= 4, (fit, exact)
+    assert fit["pvalue"] > 0.001, (fit, counts, exact)
+
+
+def test_the_fit_rejects_a_wrong_distribution(rng_draws):
+    counts, exact = rng_draws
+    # The same mass over the set, spread uniformly.
+    total = sum(exact.values())
+    assert chisquare_fit(counts, {k: total / len(exact) for k in exact})["pvalue"] < 1e-6
+    # A fifth of the likeliest continuation's mass moved to the second likeliest.
+    first, second = sorted(exact, key=exact.get, reverse=True)[:2]
+    shifted = dict(exact)
+    shifted[first] -= 0.2 * exact[first]
+    shifted[second] += 0.2 * exact[first]
+    assert chisquare_fit(counts, shifted)["pvalue"] < 1e-3

@@ -1,0 +1,43 @@
+"""One theme, one vocabulary and one set of colours for every figure of the project.
+
+Conditions: `untuned` (the model as released), `OOD` (adapters tuned on other tasks or categories) and `ID`
+(tuned on the task itself). Tables keep their historical values (`base`/`tuned`, `Baseline`, `Base`);
+`condition` maps them onto the vocabulary, and PAPER_LABELS gives the paper's names where a table or
+figure is compared with the paper.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import seaborn as sns  # noqa: E402
+
+CONDITIONS = ("untuned", "OOD", "ID")
+CONDITION_COLORS = {"untuned": "#7f7f7f", "OOD": "#ff7f0e", "ID": "#d62728"}
+PAPER_LABELS = {"untuned": "Baseline", "OOD": "OOD", "ID": "ID"}
+# Historical names in our tables; a single-task tuned adapter is in-distribution for that task.
+ALIASES = {"base": "untuned", "Baseline": "untuned", "Base": "untuned", "tuned": "ID"}
+REFERENCE_COLOR = "#1f77b4"  # the natural / target distribution, ln |targets|
+# Figure 5 markers: the finest level a birth place resolved to.
+LEVEL_COLORS = {"city": "#d62728", "region": "#1f3fbf", "country": "#6a0dad"}
+
+
+def condition(name: str) -> str:
+    """The vocabulary's name of a condition written in any of our tables' spellings."""
+    name = ALIASES.get(name, name)
+    if name not in CONDITION_COLORS:
+        raise KeyError(f"unknown condition {name!r}; known: {CONDITIONS} and {sorted(ALIASES)}")
+    return name
+
+
+def color(name: str) -> str:
+    return CONDITION_COLORS[condition(name)]
+
+
+def use_theme() -> None:
+    """seaborn's whitegrid theme for every statistical figure (called by each figure module on import)."""
+    sns.set_theme(
+        style="whitegrid", context="notebook", font_scale=0.8, palette=list(CONDITION_COLORS.values())
+    )
