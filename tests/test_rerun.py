@@ -192,7 +192,11 @@ def test_match_reruns_sampling_and_metrics_of_that_task_only(smoke_built, tmp_pa
     assert not {"encode_targets", "train_adapter", "exact", "materialise_model"} & set(plan.rules)
     samples = {p for p in plan.outputs if p.startswith("results/samples/")}
     assert samples and all(p.endswith("/numbers/rng.parquet") for p in samples)
-    assert len(samples) == plan.rules["sample"] and plan.rules["metrics"] == plan.rules["sample"]
+    assert len(samples) == plan.rules["sample"]
+    # Every metrics job (Table 1's and the one-N leave-one-out ones) that reruns is of that task.
+    metrics = {p for p in plan.outputs if "/metrics/" in p}
+    assert metrics and all(p.endswith("/numbers/rng.json") for p in metrics)
+    assert len(metrics) == plan.rules["metrics"] + plan.rules["leave_one_out_metrics"]
     assert {
         f"results/samples/{MODEL}/base/numbers/rng.parquet",
         f"results/samples/{MODEL}/rng/numbers/rng.parquet",
