@@ -202,14 +202,11 @@ def overrepresentation(
     """The top_k most sampled answers (match form) with their share among parsed answers, their natural
     share and the ratio of the two; the ratio is inf where the natural distribution never gives the answer
     (marked in `note`). Each row also carries N, parse rate and valid rate of the whole sample."""
-    n = len(answers)
     parsed = [a for a in answers if a is not None]
     counts = Counter(parsed)
-    shared = {
-        "n_samples": n,
-        "parse_rate": len(parsed) / n if n else float("nan"),
-        "valid_rate": sum(a in valid_values for a in parsed) / n if n else float("nan"),
-    }
+    # N and the rates as every table defines them (sample_metrics), not a second copy.
+    summary = sample_metrics(answers, valid_values, None)
+    shared = {key: summary[key] for key in ("n_samples", "parse_rate", "valid_rate")}
     rows = []
     for rank, (answer, count) in enumerate(counts.most_common(top_k), start=1):
         share = count / len(parsed)
