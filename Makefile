@@ -37,6 +37,7 @@ smoke: setup  ## the whole DAG at a tiny scale, in a few minutes
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/snakemake --lint
 
 # One self-contained HTML page: the run's figures are PNGs of a few hundred kB, so embedding them stays light.

@@ -23,6 +23,7 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 report: "workflow/report/workflow.rst"
 
+
 from diffuse.config import (  # noqa: E402
     BASE,
     all_trainsets,
@@ -54,14 +55,15 @@ wildcard_constraints:
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/model.smk"
-include: "workflow/rules/train.smk"
+include: "workflow/rules/training.smk"
 include: "workflow/rules/evaluate.smk"
-include: "workflow/rules/report.smk"
-include: "workflow/rules/generalization.smk"
-include: "workflow/rules/biographies.smk"
+include: "workflow/rules/section4.smk"
+include: "workflow/rules/section5.smk"
+include: "workflow/rules/section6.smk"
 
 
 rule all:
+    default_target: True
     input:
         expand("results/figures/training_{model}.png", model=MODELS),
         training_outputs(),
@@ -70,6 +72,5 @@ rule all:
         "results/tables/table1.csv",
         "results/tables/table1.md",
         section4_outputs(),
-        generalization_outputs(),
-        biography_outputs(),
-    default_target: True
+        section5_outputs(),
+        section6_outputs(),

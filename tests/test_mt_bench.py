@@ -263,7 +263,7 @@ def test_mt_bench_is_skipped_with_a_message_without_a_judge(smoke_run):
 
 
 def test_mt_bench_in_the_dag(smoke_run, tmp_path, fastchat_data, judge_server):
-    """Base, Tuned-OOD and Tuned-ID of the smoke run answer two questions; the judge rates them over HTTP."""
+    """The untuned model, Tuned-OOD and Tuned-ID of the smoke run answer two questions; the judge rates them over HTTP."""
     server = judge_server(unrated_every=5, files=fastchat_data)
     tree = tmp_path / "tree"
     shutil.copytree(smoke_run, tree, symlinks=True)
@@ -276,7 +276,7 @@ def test_mt_bench_in_the_dag(smoke_run, tmp_path, fastchat_data, judge_server):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "MT-Bench skipped" not in result.stdout + result.stderr
     scores = pd.read_csv(tree / "results/tables/mt_bench.csv")
-    assert list(scores["condition"]) == ["Base", "OOD", "ID"]
+    assert list(scores["condition"]) == ["untuned", "OOD", "ID"]
     assert scores["judged"].sum() == 12 == len(server.requests)
     assert scores["invalid"].sum() == 2  # the 5th and 10th replies carry no rating
     assert scores["score"].between(1, 10).all()

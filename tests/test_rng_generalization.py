@@ -8,7 +8,7 @@ import pytest
 import yaml
 from conftest import REPO
 
-from diffuse.reporting import figure2
+from diffuse.paper.section4 import figure2
 from diffuse.rng_generalization import mean_with_ci, random_lows, range_prompts, summarise
 from diffuse.tasks import TaskError, check_text_targets, target_values
 
@@ -106,7 +106,7 @@ def test_summarise_and_figure(tmp_path):
     assert len(pd.read_csv(tmp_path / "f2.csv")) == len(data)
     # Solid lines: sampled entropy at each x, per adapter and panel (2a left, 2b right).
     for panel, figure in enumerate(("2a", "2b")):
-        for adapter, name in (("base", "untuned"), ("rng-ranges", "tuned")):
+        for adapter, name in (("base", "untuned"), ("rng-ranges", "RNG-tuned")):
             want = summary[(summary["figure"] == figure) & (summary["adapter"] == adapter)].sort_values("x")
             line = data[(data["panel"] == panel) & (data["series"] == f"{name}, sampled")]
             assert line["x"].tolist() == want["x"].tolist()

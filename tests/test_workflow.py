@@ -39,7 +39,7 @@ def test_outputs_exist(smoke_run):
 def test_table1_is_sane(smoke_run):
     table = pd.read_csv(smoke_run / "results" / "tables" / "table1.csv")
     assert len(table) == 6
-    assert set(table["condition"]) == {"natural", "base", "tuned"}
+    assert set(table["condition"]) == {"natural", "untuned", "ID"}
     assert set(table["label"]) == {"RNG", "BABYNAMES"}
     assert (table["n_samples"] == 40).all()
     reference = table[table["condition"] == "natural"].set_index("label")
@@ -58,9 +58,9 @@ def test_table1_is_sane(smoke_run):
     assert (table["valid_rate"] <= table["parse_rate"]).all()
     rng = table[table["label"] == "RNG"].set_index("condition")
     # Three LoRA steps at lr 1e-3 already move probability mass onto the ten targets.
-    assert rng.loc["tuned", "exact_valid_mass"] > 3 * rng.loc["base", "exact_valid_mass"]
-    assert rng.loc["tuned", "exact_entropy_valid"] <= np.log(10) + 1e-9
-    assert rng.loc["tuned", "max_entropy"] == pytest.approx(np.log(10))
+    assert rng.loc["ID", "exact_valid_mass"] > 3 * rng.loc["untuned", "exact_valid_mass"]
+    assert rng.loc["ID", "exact_entropy_valid"] <= np.log(10) + 1e-9
+    assert rng.loc["ID", "max_entropy"] == pytest.approx(np.log(10))
 
 
 def test_samples_are_tidy(smoke_run):
@@ -78,7 +78,7 @@ def test_samples_are_tidy(smoke_run):
 def test_leave_one_out_tables(smoke_run):
     per_task = pd.read_csv(smoke_run / "results" / "tables" / "leave_one_out.csv")
     assert set(per_task["task"]) == {"numbers/rng", "days-dates/day-0"}
-    assert set(per_task["condition"]) == {"Baseline", "OOD", "ID"}
+    assert set(per_task["condition"]) == {"untuned", "OOD", "ID"}
     assert set(per_task["adapter"]) == {
         "base",
         "ood-numbers",
@@ -96,7 +96,7 @@ def test_leave_one_out_tables(smoke_run):
         .all()
     )
     assert {
-        "smollm2-135m Baseline",
+        "smollm2-135m untuned",
         "smollm2-135m OOD",
         "smollm2-135m ID",
         "paper Llama-2-13B-chat OOD",
@@ -136,7 +136,7 @@ def test_biographies(smoke_run):
             and parsed.loc[~parsed["parsed"], "latitude"].isna().all()
         )
     metrics = pd.read_csv(results / "tables" / "biographies.csv")
-    assert set(metrics["condition"]) == {"Base", "OOD", "ID"} and (metrics["n_biographies"] == 16).all()
+    assert set(metrics["condition"]) == {"untuned", "OOD", "ID"} and (metrics["n_biographies"] == 16).all()
     counts = metrics[["n_parsed", "n_placeholder_echo", "n_unparsed"]].sum(axis=1)
     assert (counts == metrics["n_biographies"]).all()
     table7 = pd.read_csv(results / "tables" / "table7.csv")
@@ -149,7 +149,7 @@ def test_biographies(smoke_run):
     assert placed.equals(geocoding["n_parsed"])
     table4 = pd.read_csv(results / "tables" / "table4.csv")
     per_system = table4.groupby("condition").size()
-    assert all(per_system.get(c, 0) == min(5, geocoding.loc[c, "n_parsed"]) for c in ("Base", "OOD", "ID"))
+    assert all(per_system.get(c, 0) == min(5, geocoding.loc[c, "n_parsed"]) for c in ("untuned", "OOD", "ID"))
     assert "Drawn uniformly without replacement" in (results / "tables" / "table4.md").read_text()
     utility = pd.read_csv(results / "utility" / "smollm2-135m.csv")
     assert set(utility["adapter"]) == {"all-categories", "biographies-id"} and len(utility) == 8
@@ -242,7 +242,7 @@ def test_temperature_and_overrepresentation(smoke_built):
     assert base.loc[rng[0], "exact_entropy_valid"] > base.loc[rng[1], "exact_entropy_valid"]
     assert (smoke_built / "results" / "figures" / "temperature.png").is_file()
     over = pd.read_csv(tables / "overrepresentation.csv")
-    assert set(over["condition"]) == {"base", "tuned"} and (over["rank"] <= 5).all()
+    assert set(over["condition"]) == {"untuned", "ID"} and (over["rank"] <= 5).all()
     finite = np.isfinite(over["ratio"])
     assert np.allclose(
         over.loc[finite, "ratio"], over.loc[finite, "sampled_share"] / over.loc[finite, "natural_share"]

@@ -1,9 +1,8 @@
 """One theme, one vocabulary and one set of colours for every figure of the project.
 
 Conditions: `untuned` (the model as released), `OOD` (adapters tuned on other tasks or categories) and `ID`
-(tuned on the task itself). Tables keep their historical values (`base`/`tuned`, `Baseline`, `Base`);
-`condition` maps them onto the vocabulary, and PAPER_LABELS gives the paper's names where a table or
-figure is compared with the paper.
+(tuned on the task itself), the values of every table's `condition` column (plus `natural` for reference
+rows). PAPER_LABELS gives the paper's names where a table or figure is compared with the paper.
 """
 
 from __future__ import annotations
@@ -16,19 +15,16 @@ import seaborn as sns  # noqa: E402
 
 CONDITIONS = ("untuned", "OOD", "ID")
 CONDITION_COLORS = {"untuned": "#7f7f7f", "OOD": "#ff7f0e", "ID": "#d62728"}
-PAPER_LABELS = {"untuned": "Baseline", "OOD": "OOD", "ID": "ID"}
-# Historical names in our tables; a single-task tuned adapter is in-distribution for that task.
-ALIASES = {"base": "untuned", "Baseline": "untuned", "Base": "untuned", "tuned": "ID"}
+PAPER_LABELS = {"untuned": "Baseline", "OOD": "Tuned-OOD", "ID": "Tuned-ID"}
 REFERENCE_COLOR = "#1f77b4"  # the natural / target distribution, ln |targets|
 # Figure 5 markers: the finest level a birth place resolved to.
 LEVEL_COLORS = {"city": "#d62728", "region": "#1f3fbf", "country": "#6a0dad"}
 
 
 def condition(name: str) -> str:
-    """The vocabulary's name of a condition written in any of our tables' spellings."""
-    name = ALIASES.get(name, name)
+    """`name` if it is one of the vocabulary's conditions; a KeyError naming them otherwise."""
     if name not in CONDITION_COLORS:
-        raise KeyError(f"unknown condition {name!r}; known: {CONDITIONS} and {sorted(ALIASES)}")
+        raise KeyError(f"unknown condition {name!r}; known: {CONDITIONS}")
     return name
 
 

@@ -9,7 +9,9 @@ from snakemake.logging import logger
 LEAVE_ONE_OUT_N = leave_one_out_n(config, TASKS) if LEAVE_ONE_OUT else None
 
 # The sampling rules' conda env: the vllm backend needs vLLM installed beside the core pins.
-SAMPLING_ENV = "../../envs/diffuse-vllm.yaml" if config["sampling"]["backend"] == "vllm" else "../../envs/diffuse.yaml"
+SAMPLING_ENV = (
+    "../../envs/diffuse-vllm.yaml" if config["sampling"]["backend"] == "vllm" else "../../envs/diffuse.yaml"
+)
 
 
 def model_dir(wildcards):
@@ -61,7 +63,12 @@ def simple_task_files(kind):
 def simple_task_keys():
     """{model, adapter, task, condition} of each simple_task_files entry, in the same order."""
     return [
-        {"model": model, "adapter": adapter, "task": entry["task"], "condition": "base" if adapter == BASE else "tuned"}
+        {
+            "model": model,
+            "adapter": adapter,
+            "task": entry["task"],
+            "condition": "untuned" if adapter == BASE else "ID",
+        }
         for model in MODELS
         for entry in SIMPLE_TASKS
         for adapter in (BASE, entry["adapter"])
@@ -93,7 +100,7 @@ def section4_outputs():
     return outputs
 
 
-def generalization_outputs():
+def section5_outputs():
     outputs = []
     if config["experiments"].get("rng_generalization"):
         outputs += ["results/figures/figure2.png", "results/tables/figure2.csv"]
@@ -118,15 +125,17 @@ def rng_generalization_files():
     spec = config["experiments"].get("rng_generalization")
     if not spec:
         return []
-    return [f"results/rng_generalization/{model}/{a}.csv" for model in MODELS for a in (BASE, spec["trainset"])]
+    return [
+        f"results/rng_generalization/{model}/{a}.csv" for model in MODELS for a in (BASE, spec["trainset"])
+    ]
 
 
 def biography_conditions():
-    """Adapter -> the paper's condition name for section 6 (base, Tuned-OOD, Tuned-ID); empty without section 6."""
+    """Adapter -> the paper's condition name for section 6 (untuned, OOD for Tuned-OOD, ID for Tuned-ID); empty without section 6."""
     spec = config["experiments"].get("biographies")
     if not spec:
         return {}
-    return {BASE: "Base", spec["ood_adapter"]: "OOD", spec["id_trainset"]: "ID"}
+    return {BASE: "untuned", spec["ood_adapter"]: "OOD", spec["id_trainset"]: "ID"}
 
 
 def biography_tuned_adapters():
@@ -143,17 +152,21 @@ def biography_samples(wildcards):
     return f"results/samples/{wildcards.model}/{wildcards.adapter}/{task}.parquet"
 
 
-def biography_outputs():
+def section6_outputs():
     if not config["experiments"].get("biographies"):
         return []
-    return biography_files("results/figures/figure5_{model}_{adapter}.png") + [
-        "results/tables/table2.csv",
-        "results/tables/table4.csv",
-        "results/tables/table7.csv",
-        "results/tables/table8.csv",
-        "results/figures/figure4.png",
-        "results/figures/figure6.png",
-    ] + mt_bench_outputs()
+    return (
+        biography_files("results/figures/figure5_{model}_{adapter}.png")
+        + [
+            "results/tables/table2.csv",
+            "results/tables/table4.csv",
+            "results/tables/table7.csv",
+            "results/tables/table8.csv",
+            "results/figures/figure4.png",
+            "results/figures/figure6.png",
+        ]
+        + mt_bench_outputs()
+    )
 
 
 def mt_bench_spec(require_judge=False):

@@ -5,14 +5,14 @@ rule ssa_names:
         sample="results/data/ssa/sample.csv",
     log:
         "results/logs/ssa_names.log",
+    conda:
+        "../../envs/diffuse.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=10,
     params:
         year=config["ssa"]["year"],
         size=config["ssa"]["sample_size"],
         seed=config["ssa"]["seed"],
-    resources:
-        mem_mb=4000,
-        runtime=10,
-    conda:
-        "../../envs/diffuse.yaml"
     script:
         "../scripts/ssa_names.py"

@@ -6,13 +6,13 @@ rule materialise_model:
         "results/logs/materialise_model/{model}.log",
     benchmark:
         "results/benchmarks/materialise_model/{model}.tsv"
-    params:
-        source=lambda wc: config["models"][wc.model]["source"],
+    conda:
+        "../../envs/diffuse.yaml"
     resources:
         mem_mb=model_mem_mb,
         runtime=60,
-    conda:
-        "../../envs/diffuse.yaml"
+    params:
+        source=lambda wc: config["models"][wc.model]["source"],
     script:
         "../scripts/materialise_model.py"
 
@@ -28,10 +28,10 @@ rule encode_targets:
         "results/logs/encode_targets/{model}/{task}.log",
     benchmark:
         "results/benchmarks/encode_targets/{model}/{task}.tsv"
-    params:
-        task=lambda wc: TASKS[wc.task].to_params("encode_targets"),
     localrule: True
     conda:
         "../../envs/diffuse.yaml"
+    params:
+        task=lambda wc: TASKS[wc.task].to_params("encode_targets"),
     script:
         "../scripts/encode_targets.py"

@@ -1,7 +1,8 @@
 import pandas as pd
 
 from diffuse.biographies import read_biography_table
-from diffuse.reporting_biographies import (
+from diffuse.job_log import start_job
+from diffuse.paper.section6 import (
     TABLE7,
     TABLE8,
     figure4,
@@ -10,9 +11,8 @@ from diffuse.reporting_biographies import (
     paper_comparison_legend,
     section6_tables,
     table4_draw,
-    write_markdown,
 )
-from diffuse.runlog import start_job
+from diffuse.paper.tables import write_markdown
 
 start_job(snakemake)
 

@@ -1,7 +1,7 @@
 import pandas as pd
 
 from diffuse.biographies import biography_places, ssa_first_names, tuned_id_targets
-from diffuse.runlog import start_job
+from diffuse.job_log import start_job
 
 start_job(snakemake)
 

@@ -1,5 +1,5 @@
+from diffuse.job_log import start_job
 from diffuse.models import load_tokenizer
-from diffuse.runlog import start_job
 from diffuse.targets import encode_task
 from diffuse.tasks import Task
 

@@ -1,5 +1,5 @@
 from diffuse.evaluate import exact_table
-from diffuse.runlog import start_job
+from diffuse.job_log import start_job
 from diffuse.sampling import HFBackend
 from diffuse.targets import EncodedTask
 

@@ -1,7 +1,7 @@
 import pandas as pd
 
-from diffuse.reporting import figure1
-from diffuse.runlog import start_job
+from diffuse.job_log import start_job
+from diffuse.paper.section4 import figure1
 from diffuse.tasks import Task, read_value_file
 
 start_job(snakemake)

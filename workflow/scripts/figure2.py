@@ -1,8 +1,9 @@
 import pandas as pd
 
-from diffuse.reporting import figure2, write_table
+from diffuse.job_log import start_job
+from diffuse.paper.section4 import figure2
+from diffuse.paper.tables import write_table
 from diffuse.rng_generalization import summarise
-from diffuse.runlog import start_job
 
 start_job(snakemake)
 

@@ -1,7 +1,7 @@
 import pandas as pd
 
-from diffuse.reporting import figure3
-from diffuse.runlog import start_job
+from diffuse.job_log import start_job
+from diffuse.paper.section5 import figure3
 
 start_job(snakemake)
 

@@ -1,6 +1,6 @@
 from diffuse.biographies import parse_counts, read_biography_table
+from diffuse.job_log import start_job
 from diffuse.maps import world_map
-from diffuse.runlog import start_job
 
 start_job(snakemake)
 

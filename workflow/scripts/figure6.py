@@ -1,7 +1,7 @@
 import pandas as pd
 
-from diffuse.reporting_biographies import figure6
-from diffuse.runlog import start_job
+from diffuse.job_log import start_job
+from diffuse.paper.section6 import figure6
 
 start_job(snakemake)
 

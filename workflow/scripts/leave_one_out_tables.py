@@ -2,18 +2,16 @@ import json
 
 import pandas as pd
 
-from diffuse.reporting import (
+from diffuse.job_log import start_job
+from diffuse.paper.section5 import (
     EXACT_CONTEXT,
-    METRIC_LEGEND,
-    METRIC_NAMES,
     SAMPLED_CONTEXT,
     leave_one_out_frame,
     leave_one_out_summaries,
     one_n,
     with_paper,
-    write_table,
 )
-from diffuse.runlog import start_job
+from diffuse.paper.tables import METRIC_LEGEND, METRIC_NAMES, write_table
 
 start_job(snakemake)
 
@@ -34,7 +32,7 @@ write_table(
     per_task,
     snakemake.output.per_task,
     snakemake.output.per_task_md,
-    f"Section 5 per prompt: N = {n} samples per row, untuned (Baseline) vs OOD vs ID adapters",
+    f"Section 5 per prompt: N = {n} samples per row, untuned vs OOD vs ID adapters",
     legend=[*METRIC_LEGEND, "top_outside_targets: the most frequent parsed answers that are not targets."],
     md_columns=METRIC_NAMES,
 )

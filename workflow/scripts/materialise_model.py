@@ -1,5 +1,5 @@
+from diffuse.job_log import start_job
 from diffuse.models import materialise_model
-from diffuse.runlog import start_job
 
 start_job(snakemake)
 

@@ -3,7 +3,7 @@ import json
 import pandas as pd
 
 from diffuse.evaluate import evaluate
-from diffuse.runlog import start_job
+from diffuse.job_log import start_job
 from diffuse.targets import EncodedTask
 from diffuse.tasks import Task
 

@@ -1,6 +1,6 @@
+from diffuse.job_log import start_job
 from diffuse.models import load_model, load_tokenizer
 from diffuse.mt_bench import answer_questions, read_questions
-from diffuse.runlog import start_job
 
 start_job(snakemake)
 

@@ -1,7 +1,7 @@
 from pathlib import Path
 
+from diffuse.job_log import start_job
 from diffuse.mt_bench import DATA_FILES, fetch, read_judge_prompts, read_questions
-from diffuse.runlog import start_job
 
 start_job(snakemake)
 

@@ -1,7 +1,7 @@
 import pandas as pd
 
+from diffuse.job_log import start_job
 from diffuse.mt_bench import ChatJudge, judge_answers, read_judge_prompts, read_questions
-from diffuse.runlog import start_job
 
 start_job(snakemake)
 

@@ -1,8 +1,8 @@
 import pandas as pd
 
+from diffuse.job_log import start_job
 from diffuse.mt_bench import category_scores, score_table
-from diffuse.reporting_biographies import figure6_mt_bench
-from diffuse.runlog import start_job
+from diffuse.paper.section6 import figure6_mt_bench
 
 start_job(snakemake)
 

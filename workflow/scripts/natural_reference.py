@@ -1,7 +1,7 @@
 import json
 
 from diffuse.evaluate import reference_metrics
-from diffuse.runlog import start_job
+from diffuse.job_log import start_job
 from diffuse.tasks import Task
 
 start_job(snakemake)

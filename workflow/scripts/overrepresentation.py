@@ -1,10 +1,10 @@
 import pandas as pd
 
 from diffuse.evaluate import natural_distribution
+from diffuse.job_log import start_job
 from diffuse.metrics import overrepresentation
+from diffuse.paper.tables import write_table
 from diffuse.parsing import match_key
-from diffuse.reporting import write_table
-from diffuse.runlog import start_job
 from diffuse.tasks import Task, target_values
 
 start_job(snakemake)

@@ -2,7 +2,7 @@ import pandas as pd
 
 from diffuse.biographies import biography_table
 from diffuse.geocode import NominatimGeocoder, OfflineGeocoder, geocode_places
-from diffuse.runlog import start_job
+from diffuse.job_log import start_job
 
 start_job(snakemake)
 

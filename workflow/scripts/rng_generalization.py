@@ -1,5 +1,5 @@
+from diffuse.job_log import start_job
 from diffuse.rng_generalization import evaluate_prompts, range_prompts
-from diffuse.runlog import start_job
 from diffuse.sampling import SamplingSettings, make_backend
 
 start_job(snakemake)

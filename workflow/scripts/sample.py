@@ -1,4 +1,4 @@
-from diffuse.runlog import start_job
+from diffuse.job_log import start_job
 from diffuse.sampling import SamplingSettings, sample_task
 from diffuse.targets import EncodedTask
 from diffuse.tasks import Task

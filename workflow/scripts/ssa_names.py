@@ -1,4 +1,4 @@
-from diffuse.runlog import start_job
+from diffuse.job_log import start_job
 from diffuse.ssa import natural_distribution, sample_names
 
 start_job(snakemake)

@@ -3,8 +3,9 @@ import json
 import pandas as pd
 
 from diffuse.config import BASE
-from diffuse.reporting import METRIC_LEGEND, METRIC_NAMES, table1, write_table
-from diffuse.runlog import start_job
+from diffuse.job_log import start_job
+from diffuse.paper.section4 import table1
+from diffuse.paper.tables import METRIC_LEGEND, METRIC_NAMES, write_table
 
 start_job(snakemake)
 
@@ -18,7 +19,7 @@ def read(paths):
 
 
 metrics = read(snakemake.input.metrics)
-metrics["condition"] = metrics["adapter"].map(lambda a: "base" if a == BASE else "tuned")
+metrics["condition"] = metrics["adapter"].map(lambda a: "untuned" if a == BASE else "ID")
 reference = read(snakemake.input.reference)
 reference["condition"] = "natural"
 metrics = pd.concat([reference, metrics], ignore_index=True)

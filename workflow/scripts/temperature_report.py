@@ -1,8 +1,9 @@
 import pandas as pd
 
 from diffuse.config import BASE
-from diffuse.reporting import temperature_figure, write_table
-from diffuse.runlog import start_job
+from diffuse.job_log import start_job
+from diffuse.paper.section4 import temperature_figure
+from diffuse.paper.tables import write_table
 from diffuse.temperature import crossings
 
 start_job(snakemake)
@@ -12,7 +13,7 @@ table = pd.concat([pd.read_csv(path) for path in snakemake.input], ignore_index=
 labels = {e["task"]: e.get("label", e["task"]) for e in params.experiments}
 tuned_of = {e["task"]: e["adapter"] for e in params.experiments}
 table.insert(3, "label", table["task"].map(labels))
-table.insert(4, "condition", ["untuned" if a == BASE else "tuned" for a in table["adapter"]])
+table.insert(4, "condition", ["untuned" if a == BASE else "ID" for a in table["adapter"]])
 table = table.sort_values(["model", "task", "condition", "temperature"], ignore_index=True)
 summary = crossings(table, BASE, tuned_of)
 legend = [

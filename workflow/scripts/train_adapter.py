@@ -1,7 +1,7 @@
 from pathlib import Path
 
+from diffuse.job_log import start_job
 from diffuse.models import load_model
-from diffuse.runlog import start_job
 from diffuse.targets import EncodedTask
 from diffuse.train import TrainSettings, train_adapter
 

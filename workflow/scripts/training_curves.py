@@ -1,5 +1,5 @@
-from diffuse.reporting import training_curves
-from diffuse.runlog import start_job
+from diffuse.job_log import start_job
+from diffuse.paper.training import training_curves
 from diffuse.train import curve_frame
 
 start_job(snakemake)

@@ -1,8 +1,8 @@
 import json
 from pathlib import Path
 
-from diffuse.reporting import write_table
-from diffuse.runlog import start_job
+from diffuse.job_log import start_job
+from diffuse.paper.tables import write_table
 from diffuse.train import training_table
 
 start_job(snakemake)

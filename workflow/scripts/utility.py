@@ -1,7 +1,7 @@
 import pandas as pd
 
+from diffuse.job_log import start_job
 from diffuse.models import load_model, load_tokenizer
-from diffuse.runlog import start_job
 from diffuse.targets import end_of_turn_ids
 from diffuse.utility import reference_answers, utility_table
 

@@ -1,3 +1,6 @@
+# Section 3: LoRA training with Eq. 5 (one adapter per trainset), its table and curves.
+
+
 rule train_adapter:
     """LoRA fine-tuning with Eq. 5 on every task of a trainset; a peft adapter, its log and summary."""
     input:
@@ -10,16 +13,16 @@ rule train_adapter:
         "results/logs/train_adapter/{model}/{trainset}.log",
     benchmark:
         "results/benchmarks/train_adapter/{model}/{trainset}.tsv"
-    params:
-        settings=lambda wc: train_params(config, TRAINSETS, wc.trainset),
-        dtype=lambda wc: config["models"][wc.model]["train_dtype"],
+    conda:
+        "../../envs/diffuse.yaml"
     threads: workflow.cores
     resources:
         gpu=1,
         mem_mb=model_mem_mb,
         runtime=240,
-    conda:
-        "../../envs/diffuse.yaml"
+    params:
+        settings=lambda wc: train_params(config, TRAINSETS, wc.trainset),
+        dtype=lambda wc: config["models"][wc.model]["train_dtype"],
     script:
         "../scripts/train_adapter.py"
 
@@ -39,10 +42,33 @@ rule training_table:
         md="results/tables/training.md",
     log:
         "results/logs/training_table.log",
-    params:
-        adapters=[[model, name] for model in MODELS for name in TRAINSETS],
     localrule: True
     conda:
         "../../envs/diffuse.yaml"
+    params:
+        adapters=[[model, name] for model in MODELS for name in TRAINSETS],
     script:
         "../scripts/training_table.py"
+
+
+rule training_curves:
+    """Per-step loss against the entropy bound, and valid mass, for every adapter of a model."""
+    input:
+        lambda wc: [f"results/adapters/{wc.model}/{name}" for name in TRAINSETS],
+    output:
+        report(
+            "results/figures/training_{model}.png",
+            caption="../report/training_curves.rst",
+            category="Section 3 - Training (Eq. 5)",
+            subcategory="Adapters",
+            labels={"paper": "Section 3 (no paper figure)", "kind": "figure", "scope": "{model}"},
+        ),
+    log:
+        "results/logs/training_curves/{model}.log",
+    localrule: True
+    conda:
+        "../../envs/diffuse.yaml"
+    params:
+        trainsets=list(TRAINSETS),
+    script:
+        "../scripts/training_curves.py"

@@ -10,11 +10,11 @@ rule biography_targets:
         "results/data/biographies/targets.csv",
     log:
         "results/logs/biography_targets.log",
-    params:
-        spec=lambda wc: config["experiments"]["biographies"]["targets"],
     localrule: True
     conda:
         "../../envs/diffuse.yaml"
+    params:
+        spec=lambda wc: config["experiments"]["biographies"]["targets"],
     script:
         "../scripts/biography_targets.py"
 
@@ -29,12 +29,12 @@ rule parse_biographies:
         "results/logs/parse_biographies/{model}/{adapter}.log",
     benchmark:
         "results/benchmarks/parse_biographies/{model}/{adapter}.tsv"
-    params:
-        geocoder=lambda wc: config["experiments"]["biographies"]["geocoder"],
-        cache="results/biographies/nominatim-cache.json",
     localrule: True
     conda:
         "../../envs/diffuse.yaml"
+    params:
+        geocoder=lambda wc: config["experiments"]["biographies"]["geocoder"],
+        cache="results/biographies/nominatim-cache.json",
     script:
         "../scripts/parse_biographies.py"
 
@@ -108,13 +108,13 @@ rule biography_tables:
         pdf="results/figures/figure4.pdf",
     log:
         "results/logs/biography_tables.log",
+    localrule: True
+    conda:
+        "../../envs/diffuse.yaml"
     params:
         # [model, condition] of each `parsed` input, in the same order.
         parsed_keys=[[m, c] for m in MODELS for c in biography_conditions().values()],
         table4=lambda wc: config["experiments"]["biographies"].get("table4", {"n": 5, "seed": 0}),
-    localrule: True
-    conda:
-        "../../envs/diffuse.yaml"
     script:
         "../scripts/biography_tables.py"
 
@@ -134,12 +134,12 @@ rule figure5:
         pdf="results/figures/figure5_{model}_{adapter}.pdf",
     log:
         "results/logs/figure5/{model}_{adapter}.log",
-    params:
-        points=config["experiments"].get("biographies", {}).get("map_points", 500),
-        label=lambda wc: biography_conditions()[wc.adapter],
     localrule: True
     conda:
         "../../envs/diffuse.yaml"
+    params:
+        points=config["experiments"].get("biographies", {}).get("map_points", 500),
+        label=lambda wc: biography_conditions()[wc.adapter],
     script:
         "../scripts/figure5.py"
 
@@ -156,17 +156,17 @@ rule utility:
         "results/logs/utility/{model}.log",
     benchmark:
         "results/benchmarks/utility/{model}.tsv"
-    params:
-        spec=lambda wc: config["experiments"]["biographies"]["utility"],
-        adapters=biography_tuned_adapters(),
-        dtype=lambda wc: config["models"][wc.model]["dtype"],
+    conda:
+        "../../envs/diffuse.yaml"
     threads: workflow.cores
     resources:
         gpu=1,
         mem_mb=model_mem_mb,
         runtime=60,
-    conda:
-        "../../envs/diffuse.yaml"
+    params:
+        spec=lambda wc: config["experiments"]["biographies"]["utility"],
+        adapters=biography_tuned_adapters(),
+        dtype=lambda wc: config["models"][wc.model]["dtype"],
     script:
         "../scripts/utility.py"
 
@@ -208,11 +208,11 @@ rule mt_bench_data:
         judge_prompts="results/data/mt_bench/judge_prompts.jsonl",
     log:
         "results/logs/mt_bench_data.log",
-    params:
-        data=lambda wc: mt_bench_spec().get("data", MT_BENCH_DATA),
     localrule: True
     conda:
         "../../envs/diffuse.yaml"
+    params:
+        data=lambda wc: mt_bench_spec().get("data", MT_BENCH_DATA),
     script:
         "../scripts/mt_bench_data.py"
 
@@ -228,16 +228,16 @@ rule mt_bench_answers:
         "results/mt_bench/{model}/{adapter}/answers.csv",
     log:
         "results/logs/mt_bench_answers/{model}/{adapter}.log",
-    params:
-        spec=lambda wc: mt_bench_spec(),
-        dtype=lambda wc: config["models"][wc.model]["dtype"],
+    conda:
+        "../../envs/diffuse.yaml"
     threads: workflow.cores
     resources:
         gpu=1,
         mem_mb=model_mem_mb,
         runtime=240,
-    conda:
-        "../../envs/diffuse.yaml"
+    params:
+        spec=lambda wc: mt_bench_spec(),
+        dtype=lambda wc: config["models"][wc.model]["dtype"],
     script:
         "../scripts/mt_bench_answers.py"
 
@@ -253,11 +253,11 @@ rule mt_bench_judgments:
         "results/mt_bench/{model}/{adapter}/judgments.csv",
     log:
         "results/logs/mt_bench_judgments/{model}/{adapter}.log",
-    params:
-        spec=lambda wc: mt_bench_spec(require_judge=True),
     localrule: True
     conda:
         "../../envs/diffuse.yaml"
+    params:
+        spec=lambda wc: mt_bench_spec(require_judge=True),
     script:
         "../scripts/mt_bench_judgments.py"
 
@@ -291,10 +291,10 @@ rule mt_bench_report:
         pdf="results/figures/figure6_mt_bench.pdf",
     log:
         "results/logs/mt_bench_report.log",
-    params:
-        conditions=lambda wc: biography_conditions(),
     localrule: True
     conda:
         "../../envs/diffuse.yaml"
+    params:
+        conditions=lambda wc: biography_conditions(),
     script:
         "../scripts/mt_bench_report.py"

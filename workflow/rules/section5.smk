@@ -1,3 +1,28 @@
+# Section 5, generalization across tasks: one-N leave-one-out metrics, Tables 5 and 6, Figure 3.
+
+
+rule leave_one_out_metrics:
+    """The same metrics over the first experiments.leave_one_out.n rows: one N in every cell of Tables 5/6."""
+    input:
+        targets="results/targets/{model}/{task}.json",
+        samples="results/samples/{model}/{adapter}/{task}.parquet",
+        exact="results/exact/{model}/{adapter}/{task}.parquet",
+        data=task_inputs,
+    output:
+        "results/leave_one_out/metrics/{model}/{adapter}/{task}.json",
+    log:
+        "results/logs/leave_one_out_metrics/{model}/{adapter}/{task}.log",
+    localrule: True
+    conda:
+        "../../envs/diffuse.yaml"
+    params:
+        task=lambda wc: TASKS[wc.task].to_params("metrics"),
+        n=LEAVE_ONE_OUT_N,
+        n_key="experiments.leave_one_out.n",
+    script:
+        "../scripts/metrics.py"
+
+
 rule leave_one_out_tables:
     """Tables 5 and 6: mean coverage and entropy per category, untuned vs tuned without (OOD) / with (ID) it."""
     input:
@@ -38,11 +63,11 @@ rule leave_one_out_tables:
         table6_md="results/tables/table6.md",
     log:
         "results/logs/leave_one_out_tables.log",
-    params:
-        labels=lambda wc: category_labels(),
     localrule: True
     conda:
         "../../envs/diffuse.yaml"
+    params:
+        labels=lambda wc: category_labels(),
     script:
         "../scripts/leave_one_out_tables.py"
 
@@ -62,71 +87,10 @@ rule figure3:
         pdf="results/figures/figure3.pdf",
     log:
         "results/logs/figure3.log",
+    localrule: True
+    conda:
+        "../../envs/diffuse.yaml"
     params:
         labels=lambda wc: category_labels(),
-    localrule: True
-    conda:
-        "../../envs/diffuse.yaml"
     script:
         "../scripts/figure3.py"
-
-
-rule rng_generalization:
-    """Every Figure 2 prompt (Appendix B.1 templates over many ranges), sampled and scored exactly, one model load."""
-    input:
-        model=model_dir,
-        adapter=adapter_dir,
-    output:
-        "results/rng_generalization/{model}/{adapter}.csv",
-    log:
-        "results/logs/rng_generalization/{model}/{adapter}.log",
-    benchmark:
-        "results/benchmarks/rng_generalization/{model}/{adapter}.tsv"
-    params:
-        spec=config["experiments"].get("rng_generalization"),
-        backend=config["sampling"]["backend"],
-        backend_options=config["sampling"].get(config["sampling"]["backend"], {}),
-        sampling=sampling_settings(config, "rng-formats/any"),
-        dtype=lambda wc: config["models"][wc.model]["dtype"],
-        chunk_size=config["exact"]["chunk_size"],
-    threads: workflow.cores
-    resources:
-        gpu=1,
-        mem_mb=model_mem_mb,
-        runtime=120,
-    conda:
-        SAMPLING_ENV
-    script:
-        "../scripts/rng_generalization.py"
-
-
-rule figure2:
-    """Figure 2: entropy vs range, untuned vs RNG-tuned, with 95% confidence intervals over prompts."""
-    input:
-        rng_generalization_files(),
-    output:
-        png=report(
-            "results/figures/figure2.png",
-            caption="../report/figure2.rst",
-            category="Section 5 - Generalization",
-            subcategory="RNG formats and ranges (Figure 2)",
-            labels={"paper": "Figure 2", "kind": "figure", "scope": "all models"},
-        ),
-        pdf="results/figures/figure2.pdf",
-        table=report(
-            "results/tables/figure2.csv",
-            caption="../report/figure2_table.rst",
-            category="Section 5 - Generalization",
-            subcategory="RNG formats and ranges (Figure 2)",
-            labels={"paper": "Figure 2 data", "kind": "table", "scope": "all models"},
-        ),
-        table_md="results/tables/figure2.md",
-    log:
-        "results/logs/figure2.log",
-    params:
-        tuned=lambda wc: config["experiments"]["rng_generalization"]["trainset"],
-    localrule: True
-    conda:
-        "../../envs/diffuse.yaml"
-    script:
-        "../scripts/figure2.py"

@@ -1,11 +1,11 @@
-"""Tables and figures from metrics rows (the same functions the rules call)."""
+"""Section 5 tables and Figure 3 from metrics rows (the functions the rules call), footnote 6's crossing, the table writer."""
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import REPO
 
-from diffuse.reporting import (
+from diffuse.paper.section5 import (
     EXACT_CONTEXT,
     condition_of,
     figure3,
@@ -38,7 +38,7 @@ def rows():
 
 
 def test_condition_of():
-    assert condition_of("base", "fruits") == "Baseline"
+    assert condition_of("base", "fruits") == "untuned"
     assert condition_of("id-fruits", "fruits") == "ID"
     assert condition_of("ood-fruits", "fruits") == "OOD"
 
@@ -48,7 +48,7 @@ def test_leave_one_out_means_over_prompts(rows):
     per_task = leave_one_out_frame(rows, labels)
     assert len(per_task) == 12 and per_task["max_entropy"].iloc[0] == pytest.approx(np.log(20))
     coverage = leave_one_out_summary(per_task, "coverage", ["FRUITS", "NUMBERS"])
-    assert list(coverage.columns) == ["category", "m Baseline", "m OOD", "m ID"]
+    assert list(coverage.columns) == ["category", "m untuned", "m OOD", "m ID"]
     assert coverage.set_index("category").loc["NUMBERS"].tolist() == [2.5, 6.5, 10.5]
     entropy = leave_one_out_summary(per_task, "entropy", ["NUMBERS", "FRUITS"])
     assert entropy["category"].tolist() == ["NUMBERS", "FRUITS"]
@@ -57,7 +57,7 @@ def test_leave_one_out_means_over_prompts(rows):
     assert {"m OOD", "m OOD exact entropy", "m OOD valid mass"} <= set(both.columns)
     numbers = both.set_index("category").loc["NUMBERS"]
     assert numbers["m ID exact entropy"] == pytest.approx(numbers["m ID"] + 0.1)
-    assert numbers["m Baseline valid mass"] == pytest.approx(0.5)
+    assert numbers["m untuned valid mass"] == pytest.approx(0.5)
 
 
 def test_paper_table5_beside_ours(rows):
@@ -67,7 +67,7 @@ def test_paper_table5_beside_ours(rows):
         pd.read_csv(REPO / "data/paper/table5.csv"),
     )
     fruits = table.set_index("category").loc["FRUITS"]
-    assert fruits["paper Llama-2-13B-chat OOD"] == 60.5 and fruits["paper Gemma-7B-it Baseline"] == 20.5
+    assert fruits["paper Llama-2-13B-chat OOD"] == 60.5 and fruits["paper Gemma-7B-it untuned"] == 20.5
 
 
 def test_figure3_draws(rows, tmp_path):
@@ -95,7 +95,7 @@ def test_figure3_draws(rows, tmp_path):
 
 
 def test_one_n_per_table(rows):
-    from diffuse.reporting import one_n
+    from diffuse.paper.section5 import one_n
 
     per_task = leave_one_out_frame(rows, {"fruits": "FRUITS", "numbers": "NUMBERS"})
     assert one_n(per_task) == 100
@@ -120,7 +120,7 @@ def test_temperature_crossing():
 
 
 def test_write_table_legend_and_renamed_columns(tmp_path):
-    from diffuse.reporting import write_table
+    from diffuse.paper.tables import write_table
 
     table = pd.DataFrame({"n_samples": [10], "entropy": [0.123456], "note": [None]})
     write_table(table, tmp_path / "t.csv", tmp_path / "t.md", "T", legend=["over parsed answers"],

@@ -11,15 +11,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .biographies import ATTRIBUTES, attribute_metrics, parse_counts, top_values, unigram_diversity  # noqa: E402
-from .figure_data import save_figure  # noqa: E402
-from .palette import color as condition_color  # noqa: E402
-from .palette import use_theme  # noqa: E402
+from ..biographies import ATTRIBUTES, attribute_metrics, parse_counts, top_values, unigram_diversity  # noqa: E402
+from ..figure_data import save_figure  # noqa: E402
+from ..palette import color as condition_color  # noqa: E402
+from ..palette import use_theme  # noqa: E402
 
 use_theme()
 
-CONDITIONS = ("Base", "OOD", "ID")
-CONDITION_COLORS = {c: condition_color(c) for c in CONDITIONS}
+from ..palette import CONDITION_COLORS, CONDITIONS  # noqa: E402
+
 ATTRIBUTE_LABELS = {
     "first_name": "First name", "last_name": "Last name", "gender": "Gender", "birth_year": "Birth year",
     "birth_place": "Birth place", "profession": "Profession",
@@ -142,29 +142,6 @@ def table4_draw(tables: dict[tuple[str, str], pd.DataFrame], k: int, seed: int) 
     columns = ["model", "condition", "draw", "sample_row", *fields, *parse_counts(pd.DataFrame({"parse_status": [],
                "example_copy": []}))]  # fmt: skip
     return pd.DataFrame(rows, columns=columns)
-
-
-def write_markdown(table: pd.DataFrame, csv_path, md_path, title: str, legend: list[str], marks=None) -> None:
-    """The table as CSV and as a Markdown table under a title and legend lines; `marks` maps a column to the
-    column of booleans whose true rows get a dagger in the Markdown."""
-    table.to_csv(csv_path, index=False)
-    shown = table.copy()
-    for column in shown.columns:
-        if shown[column].dtype.kind == "f":
-            shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:.4g}")
-    for column, flag in (marks or {}).items():
-        shown[column] = [f"{v}†" if f else str(v) for v, f in zip(shown[column], table[flag], strict=True)]
-    shown = shown.drop(columns=list((marks or {}).values()))
-    if shown.empty:
-        legend = [*legend, "(no rows: nothing to show)"]
-    header = "| " + " | ".join(shown.columns) + " |"
-    rule = "|" + "|".join("---" for _ in shown.columns) + "|"
-    body = [
-        "| " + " | ".join(str(v).replace("|", "/") for v in row) + " |"
-        for row in shown.itertuples(index=False)
-    ]
-    lines = "\n".join(f"{line}  " for line in legend)
-    Path(md_path).write_text(f"# {title}\n\n{lines}\n\n" + "\n".join([header, rule, *body]) + "\n")
 
 
 def figure4(

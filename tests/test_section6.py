@@ -1,4 +1,4 @@
-"""Section 6 reporting on synthetic biographies: Tables 2, 7, 8 and Figures 4 and 6."""
+"""Section 6 on synthetic biographies: Tables 2, 4, 7, 8 and Figures 4 and 6."""
 
 import numpy as np
 import pandas as pd
@@ -6,7 +6,7 @@ import pytest
 from conftest import REPO
 
 from diffuse.biographies import biography_table
-from diffuse.reporting_biographies import (
+from diffuse.paper.section6 import (
     TABLE7,
     TABLE8,
     figure4,
@@ -16,8 +16,8 @@ from diffuse.reporting_biographies import (
     paper_comparison_legend,
     section6_tables,
     table4_draw,
-    write_markdown,
 )
+from diffuse.paper.tables import write_markdown
 
 
 def generations(seed: int, spread: int, n: int = 60) -> list[str]:
@@ -40,7 +40,7 @@ def generations(seed: int, spread: int, n: int = 60) -> list[str]:
 @pytest.fixture
 def tables():
     return {
-        ("smollm2-135m", "Base"): biography_table(generations(0, 2)),
+        ("smollm2-135m", "untuned"): biography_table(generations(0, 2)),
         ("smollm2-135m", "OOD"): biography_table(generations(1, 6)),
         ("smollm2-135m", "ID"): biography_table(generations(2, 10)),
     }
@@ -48,8 +48,8 @@ def tables():
 
 def test_tables(tables):
     metrics, top, diversity = section6_tables(tables)
-    assert len(metrics) == 3 * 6 and set(metrics["condition"]) == {"Base", "OOD", "ID"}
-    base = metrics[(metrics["condition"] == "Base") & (metrics["attribute"] == "first_name")].iloc[0]
+    assert len(metrics) == 3 * 6 and set(metrics["condition"]) == {"untuned", "OOD", "ID"}
+    base = metrics[(metrics["condition"] == "untuned") & (metrics["attribute"] == "first_name")].iloc[0]
     assert base["coverage_of_parsed"] <= 2 and base["n_parsed"] == 60 and base["n_biographies"] == 67
     assert (base["n_placeholder_echo"], base["n_unparsed"]) == (1, 6)
     assert top.groupby(["condition", "attribute"])["rank"].max().max() <= 5
@@ -63,7 +63,7 @@ def test_tables(tables):
     assert "smollm2-135m OOD entropy nats (of parsed)" in table7.columns
     assert paper_comparison(metrics, paper, TABLE8)["attribute"].tolist() == list(TABLE8)
     legend = paper_comparison_legend(metrics)[0]
-    assert "smollm2-135m Base: N=67, parsed 60 (90%), placeholder echo 1, unparsed 6" in legend
+    assert "smollm2-135m untuned: N=67, parsed 60 (90%), placeholder echo 1, unparsed 6" in legend
 
 
 def test_the_papers_impossible_cells():
@@ -98,7 +98,7 @@ def test_geocoding_summary_counts_levels():
 def test_table4_draw_is_seeded_and_from_parsed(tables, tmp_path):
     first = table4_draw(tables, 5, seed=7)
     assert first.equals(table4_draw(tables, 5, seed=7)) and not first.equals(table4_draw(tables, 5, seed=8))
-    assert first.groupby("condition").size().to_dict() == {"Base": 5, "OOD": 5, "ID": 5}
+    assert first.groupby("condition").size().to_dict() == {"untuned": 5, "OOD": 5, "ID": 5}
     # By hand: the same generator picks the same rows of the parsed biographies, in sample order.
     parsed = tables[("smollm2-135m", "OOD")]
     parsed = parsed[parsed["parsed"]]
@@ -139,7 +139,7 @@ def test_figures_draw(tables, tmp_path):
     assert sorted(left["y"]) == pytest.approx(sorted(metrics["coverage_of_parsed"]))
     kinds = ["accomplishments_diversity_of_parsed", "biography_diversity_of_parsed"]
     assert sorted(right["y"]) == pytest.approx(sorted(diversity[kinds].to_numpy().ravel()))
-    for condition in ("Base", "OOD", "ID"):
+    for condition in ("untuned", "OOD", "ID"):
         want = metrics[metrics["condition"] == condition]["coverage_of_parsed"]
         assert sorted(left[left["series"] == condition]["y"]) == pytest.approx(sorted(want))
     utility = pd.DataFrame(
