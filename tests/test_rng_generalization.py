@@ -102,10 +102,11 @@ def test_summarise_and_figure(tmp_path):
     assert point["max_entropy"] == pytest.approx(np.log(20))
     shifted = summary[(summary["figure"] == "2b")]
     assert shifted["x"].tolist() == [10, 10] and (shifted["entropy_ci95"] == 0).all()
-    data = figure2(summary, "rng-ranges", tmp_path / "f2.png", tmp_path / "f2.pdf")
+    data = figure2(pd.DataFrame(rows), "rng-ranges", tmp_path / "f2.png", tmp_path / "f2.pdf")
     assert len(pd.read_csv(tmp_path / "f2.csv")) == len(data)
-    # Solid lines: sampled entropy at each x, per adapter and panel (2a left, 2b right).
+    # seaborn's means and t bands from the per-prompt rows equal summarise's, per adapter and panel.
     for panel, figure in enumerate(("2a", "2b")):
+        bands = data[(data["panel"] == panel) & data["kind"].str.startswith("band")]
         for adapter, name in (("base", "untuned"), ("rng-ranges", "RNG-tuned")):
             want = summary[(summary["figure"] == figure) & (summary["adapter"] == adapter)].sort_values("x")
             line = data[(data["panel"] == panel) & (data["series"] == f"{name}, sampled")]
@@ -113,3 +114,9 @@ def test_summarise_and_figure(tmp_path):
             assert line["y"].tolist() == pytest.approx(want["entropy"].tolist())
             exact = data[(data["panel"] == panel) & (data["series"] == f"{name}, exact")]
             assert exact["y"].tolist() == pytest.approx(want["exact_entropy_valid"].tolist())
+            for point in want[want["entropy_ci95"] > 0].itertuples():  # one prompt: no band
+                at = bands[np.isclose(bands["x"], point.x)]
+                low = at[at["kind"] == "band_low"]["y"].to_numpy()
+                high = at[at["kind"] == "band_high"]["y"].to_numpy()
+                assert np.isclose(low, point.entropy - point.entropy_ci95).any()
+                assert np.isclose(high, point.entropy + point.entropy_ci95).any()

@@ -22,13 +22,14 @@ def _group(ax, x: float) -> str:
 
 
 def plotted_data(fig) -> pd.DataFrame:
-    """One row per bar ("bar"), line vertex ("line"), scatter point ("point") and segment ("hline") of
-    every panel (errorbar caps and whiskers are lines too).
+    """One row per bar ("bar"), line vertex ("line"), scatter point ("point"), segment ("hline") and, for
+    each x of a filled band (an interval drawn with fill_between), its lower and upper edge ("band_low",
+    "band_high") of every panel (errorbar caps and whiskers are lines too).
 
     x, y are data coordinates (a map's points stay in its projection's; they are counted, not placed);
     series is the artist's legend label ("" when it has none).
     """
-    from matplotlib.collections import LineCollection, PathCollection
+    from matplotlib.collections import LineCollection, PathCollection, PolyCollection
     from matplotlib.container import BarContainer
 
     rows = []
@@ -60,6 +61,13 @@ def plotted_data(fig) -> pd.DataFrame:
                 for segment in collection.get_segments():
                     (x0, y0), (x1, _) = segment[0], segment[-1]
                     add("hline", collection.get_label(), (x0 + x1) / 2, y0)
+            elif isinstance(collection, PolyCollection):
+                for path in collection.get_paths():
+                    edges = pd.DataFrame(path.vertices, columns=["x", "y"]).groupby("x")["y"]
+                    for x, low in edges.min().items():
+                        add("band_low", collection.get_label(), x, low)
+                    for x, high in edges.max().items():
+                        add("band_high", collection.get_label(), x, high)
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

@@ -37,3 +37,27 @@ def use_theme() -> None:
     sns.set_theme(
         style="whitegrid", context="notebook", font_scale=0.8, palette=list(CONDITION_COLORS.values())
     )
+
+
+def label_hue_bars(ax, colors: dict[str, str]) -> None:
+    """Name each bar container seaborn drew after the hue level whose colour it has (seaborn leaves them
+    unnamed), so the figure's data file says which condition every bar is."""
+    from matplotlib.colors import same_color
+
+    for container in ax.containers:
+        if container.patches:
+            face = container.patches[0].get_facecolor()
+            names = [name for name, c in colors.items() if same_color(face[:3], c)]
+            if len(names) == 1:
+                container.set_label(names[0])
+
+
+def label_hue_lines(ax, colors: dict[str, str]) -> None:
+    """The same for the lines seaborn drew (legend handles stay as seaborn made them)."""
+    from matplotlib.colors import same_color
+
+    for line in ax.lines:
+        if line.get_label().startswith("_"):
+            names = [name for name, c in colors.items() if same_color(line.get_color(), c)]
+            if len(names) == 1:
+                line.set_label(names[0])

@@ -212,7 +212,7 @@ rule figure2:
         png=report(
             "results/figures/figure2.png",
             caption="../report/figure2.rst",
-            category="Section 5 - Generalization",
+            category="Section 4 - Simple tasks",
             subcategory="RNG formats and ranges (Figure 2)",
             labels={"paper": "Figure 2", "kind": "figure", "scope": "all models"},
         ),
@@ -220,7 +220,7 @@ rule figure2:
         table=report(
             "results/tables/figure2.csv",
             caption="../report/figure2_table.rst",
-            category="Section 5 - Generalization",
+            category="Section 4 - Simple tasks",
             subcategory="RNG formats and ranges (Figure 2)",
             labels={"paper": "Figure 2 data", "kind": "table", "scope": "all models"},
         ),

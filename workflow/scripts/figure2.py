@@ -23,4 +23,4 @@ write_table(
     "Figure 2 data: entropy vs the asked range, untuned vs RNG-tuned",
     legend=legend,
 )
-figure2(summary, snakemake.params.tuned, snakemake.output.png, snakemake.output.pdf)
+figure2(per_prompt, snakemake.params.tuned, snakemake.output.png, snakemake.output.pdf)

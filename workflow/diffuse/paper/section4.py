@@ -10,10 +10,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
 
 from ..figure_data import save_figure  # noqa: E402
 from ..palette import REFERENCE_COLOR, use_theme  # noqa: E402
 from ..palette import color as condition_color  # noqa: E402
+from ..rng_generalization import mean_with_ci  # noqa: E402
 
 use_theme()
 COLORS = {
@@ -155,68 +157,69 @@ def figure1(panels: list[dict], out_png: str | Path, out_pdf: str | Path, model:
 
 
 def figure2(
-    summary: pd.DataFrame, tuned: str, out_png: str | Path, out_pdf: str | Path, base: str = "base"
+    per_prompt: pd.DataFrame, tuned: str, out_png: str | Path, out_pdf: str | Path, base: str = "base"
 ) -> pd.DataFrame:
     """Figure 2: entropy vs the range (2a: upper end, low = 1; 2b: size, random low), untuned vs tuned.
 
-    Solid: entropy of the sampled answers, mean over prompts with its 95% CI, each point labelled with the share
-    of answers inside the range; dashed: the exact entropy over the range (renormalised); dotted: ln(size), the
-    uniform distribution's entropy.
+    From the per-prompt rows of rng_generalization, seaborn draws each point's mean over its prompts with the
+    band of its 95% t interval (`mean_with_ci`, the interval of the Figure 2 table): solid, the sampled
+    entropy over parsed answers, each point labelled with the mean share of answers inside the range;
+    dashed, the exact entropy over the range (renormalised); dotted, ln(size), the uniform's entropy.
     """
     titles = {
         "2a": "(a) five prompt formats, numbers from 1 to x",
         "2b": "(b) prompt 1, a random low in [1, 900], x numbers",
     }
     xlabels = {"2a": "upper end of the range", "2b": "size of the range"}
-    models = list(dict.fromkeys(summary["model"]))
+    frame = per_prompt.assign(
+        x=np.where(per_prompt["figure"] == "2a", per_prompt["high"], per_prompt["size"])
+    )
+    models = list(dict.fromkeys(frame["model"]))
     styles = {base: ("untuned", COLORS["untuned"]), tuned: ("RNG-tuned", COLORS["ID"])}
+    band = {"alpha": 0.18, "lw": 0}
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
     for ax, figure in zip(axes, ("2a", "2b"), strict=True):
-        data = summary[summary["figure"] == figure]
+        data = frame[frame["figure"] == figure]
         for m, model in enumerate(models):
             for adapter, (name, color) in styles.items():
-                line = data[(data["model"] == model) & (data["adapter"] == adapter)].sort_values("x")
-                if line.empty:
+                part = data[(data["model"] == model) & (data["adapter"] == adapter)]
+                if part.empty:
                     continue
                 label = name if len(models) == 1 else f"{model} {name}"
                 marker = "os^"[m % 3]
-                ax.plot(
-                    line["x"], line["entropy"], color=color, marker=marker, ms=4, label=f"{label}, sampled"
-                )
-                ax.fill_between(
-                    line["x"], line["entropy"] - line["entropy_ci95"], line["entropy"] + line["entropy_ci95"],
-                    color=color, alpha=0.18, lw=0,
-                )  # fmt: skip
+                common = {"data": part, "x": "x", "color": color, "ax": ax}
+                sns.lineplot(y="entropy", errorbar=_t_interval, err_kws=band, marker=marker, ms=5,
+                             label=f"{label}, sampled", **common)  # fmt: skip
+                sns.lineplot(y="exact_entropy_valid", errorbar=None, ls="--", lw=1.2, label=f"{label}, exact",
+                             **common)  # fmt: skip
                 # Sampled entropy counts every parsed number; the share inside the range says how many count.
-                for x, y, share in zip(line["x"], line["entropy"], line["valid_rate"], strict=True):
+                means = part.groupby("x")[["entropy", "valid_rate"]].mean()
+                for x, (y, share) in means.iterrows():
                     ax.annotate(
                         f"{share:.0%}", (x, y), textcoords="offset points", xytext=(0, 6), ha="center",
                         fontsize=7, color=color,
                     )  # fmt: skip
-                ax.plot(
-                    line["x"],
-                    line["exact_entropy_valid"],
-                    color=color,
-                    ls="--",
-                    lw=1.2,
-                    label=f"{label}, exact",
-                )
-        reference = data.drop_duplicates("x").sort_values("x")
-        ax.plot(
-            reference["x"], reference["max_entropy"], color="black", ls=":", lw=1, label="uniform: ln(size)"
-        )
+        reference = data.groupby("x")["size"].mean()
+        ax.plot(reference.index, np.log(reference.to_numpy()), color="black", ls=":", lw=1,
+                label="uniform: ln(size)")  # fmt: skip
         ax.set_xscale("log")
         ax.set_xlabel(xlabels[figure])
         ax.set_ylabel("entropy (nats)")
         ax.set_title(titles[figure])
         ax.legend(fontsize=7.5)
     fig.suptitle(
-        "Figure 2: generalization of RNG tuning to unseen prompt formats and ranges (95% CI over prompts)\n"
-        "percentages: share of sampled answers inside the asked range",
+        "Figure 2: generalization of RNG tuning to unseen prompt formats and ranges (95% t interval over "
+        "prompts)\npercentages: share of sampled answers inside the asked range",
         fontsize=10,
     )
     fig.tight_layout()
     return save_figure(fig, out_png, out_pdf)
+
+
+def _t_interval(values) -> tuple[float, float]:
+    """seaborn's errorbar callable: the 95% t interval of the mean (the Figure 2 table's _ci95)."""
+    mean, half = mean_with_ci(values)
+    return mean - half, mean + half
 
 
 def temperature_figure(

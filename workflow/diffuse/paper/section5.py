@@ -108,7 +108,7 @@ def figure3(
         style = {"x": "model", "y": "entropy", "hue": "condition", "order": models, "ax": ax}
         style.update(hue_order=CONDITION_ORDER, palette=CONDITION_COLORS, dodge=True, legend=False)
         # Bars: the mean over prompts (no seaborn interval: every prompt is drawn as a dot instead).
-        sns.barplot(data=data, errorbar=None, width=0.8, **style)
+        sns.barplot(data=data, errorbar=None, width=0.8, saturation=1, **style)
         dots = {**style, "palette": dict.fromkeys(CONDITION_ORDER, "black")}
         sns.stripplot(data=data, size=3.5, alpha=0.7, jitter=0.08, zorder=3, **dots)
         for m, model in enumerate(models):

@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
 
 from ..biographies import ATTRIBUTES, attribute_metrics, parse_counts, top_values, unigram_diversity  # noqa: E402
 from ..figure_data import save_figure  # noqa: E402
@@ -18,7 +19,7 @@ from ..palette import use_theme  # noqa: E402
 
 use_theme()
 
-from ..palette import CONDITION_COLORS, CONDITIONS  # noqa: E402
+from ..palette import CONDITION_COLORS, CONDITIONS, label_hue_bars  # noqa: E402
 
 ATTRIBUTE_LABELS = {
     "first_name": "First name", "last_name": "Last name", "gender": "Gender", "birth_year": "Birth year",
@@ -147,36 +148,50 @@ def table4_draw(tables: dict[tuple[str, str], pd.DataFrame], k: int, seed: int) 
 def figure4(
     metrics: pd.DataFrame, diversity: pd.DataFrame, out_png: str | Path, out_pdf: str | Path
 ) -> pd.DataFrame:
-    """(a) coverage of each categorical attribute per model and condition; (b) normalised unigram diversity."""
+    """(a) coverage of each categorical attribute per model and condition; (b) normalised unigram diversity.
+    seaborn bars, one colour per condition; each bar is one number (no interval: one sample of biographies)."""
     models = list(dict.fromkeys(metrics["model"]))
     conditions = [c for c in CONDITIONS if c in set(metrics["condition"])]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.2), gridspec_kw={"width_ratios": [2.2, 1]})
-    groups = [(m, a) for m in models for a in ATTRIBUTES]
-    width = 0.8 / len(conditions)
-    for k, condition in enumerate(conditions):
-        cell = metrics[metrics["condition"] == condition].set_index(["model", "attribute"])
-        values = [cell["coverage_of_parsed"].get(g, np.nan) for g in groups]
-        left.bar(np.arange(len(groups)) + (k - (len(conditions) - 1) / 2) * width, values, width,
-                 color=CONDITION_COLORS[condition], label=condition)  # fmt: skip
-    labels = [ATTRIBUTE_LABELS[a] if len(models) == 1 else f"{m}\n{ATTRIBUTE_LABELS[a]}" for m, a in groups]
-    left.set_xticks(range(len(groups)), labels, fontsize=8, rotation=0 if len(models) == 1 else 60)
+    one_model = len(models) == 1
+
+    def group(model, name):
+        return name if one_model else f"{model}\n{name}"
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.4), gridspec_kw={"width_ratios": [2.2, 1]})
+    coverage = metrics[metrics["attribute"].isin(ATTRIBUTES)].assign(
+        group=lambda f: [
+            group(m, ATTRIBUTE_LABELS[a]) for m, a in zip(f["model"], f["attribute"], strict=True)
+        ]
+    )
+    order = [group(m, ATTRIBUTE_LABELS[a]) for m in models for a in ATTRIBUTES]
+    bars = {
+        "hue": "condition",
+        "hue_order": conditions,
+        "palette": CONDITION_COLORS,
+        "errorbar": None,
+        "saturation": 1,
+    }
+    sns.barplot(data=coverage, x="group", y="coverage_of_parsed", order=order, ax=left, **bars)
     left.set_yscale("log")
+    left.set_xlabel("")
+    left.tick_params(axis="x", labelsize=8, rotation=0 if one_model else 60)
     left.set_ylabel("coverage over parsed biographies (log)")
     left.set_title("(a) coverage of categorical attributes")
-    left.legend(frameon=False)
-    kinds = [
-        ("accomplishments_diversity_of_parsed", "accomplishments"),
-        ("biography_diversity_of_parsed", "whole biography"),
-    ]
-    x = np.arange(len(models) * len(kinds))
-    for k, condition in enumerate(conditions):
-        cell = diversity[diversity["condition"] == condition].set_index("model")
-        values = [cell[column].get(m, np.nan) for m in models for column, _ in kinds]
-        right.bar(
-            x + (k - (len(conditions) - 1) / 2) * width, values, width, color=CONDITION_COLORS[condition]
-        )
-    names = [name if len(models) == 1 else f"{m}\n{name}" for m in models for _, name in kinds]
-    right.set_xticks(x, names, fontsize=8)
+    left.legend(title=None, frameon=False)
+    label_hue_bars(left, CONDITION_COLORS)
+    kinds = {
+        "accomplishments_diversity_of_parsed": "accomplishments",
+        "biography_diversity_of_parsed": "whole biography",
+    }
+    long = diversity.melt(
+        id_vars=["model", "condition"], value_vars=list(kinds), var_name="kind", value_name="value"
+    )
+    long["group"] = [group(m, kinds[k]) for m, k in zip(long["model"], long["kind"], strict=True)]
+    order = [group(m, name) for m in models for name in kinds.values()]
+    sns.barplot(data=long, x="group", y="value", order=order, ax=right, legend=False, **bars)
+    label_hue_bars(right, CONDITION_COLORS)
+    right.set_xlabel("")
+    right.tick_params(axis="x", labelsize=8)
     right.set_ylim(0, 1)
     right.set_ylabel("distinct / all word unigrams")
     right.set_title("(b) normalised unigram diversity")
