@@ -1,5 +1,4 @@
-from pathlib import Path
-
+from diffuse.atomic import atomic_dir
 from diffuse.job_log import start_job
 from diffuse.models import load_model
 from diffuse.targets import EncodedTask
@@ -9,9 +8,8 @@ start_job(snakemake)
 
 tasks = [EncodedTask.load(path) for path in snakemake.input.targets]
 model = load_model(snakemake.input.model, dtype=snakemake.params.dtype)
-out = Path(snakemake.output[0])
-out.mkdir(parents=True, exist_ok=True)
 # One named path (a str) when the trainset continues from an adapter, an empty list otherwise.
 init = str(snakemake.input.init) if snakemake.input.init else None
 settings = TrainSettings(**snakemake.params.settings)
-train_adapter(model, tasks, out, out / "train_log.csv", settings, init_adapter=init)
+with atomic_dir(snakemake.output[0]) as out:
+    train_adapter(model, tasks, out, out / "train_log.csv", settings, init_adapter=init)
