@@ -24,6 +24,7 @@ validate(config, "workflow/schemas/config.schema.yaml")
 report: "workflow/report/workflow.rst"
 
 
+from diffuse.settings import job_environment  # noqa: E402
 from diffuse.config import (  # noqa: E402
     BASE,
     all_trainsets,
@@ -41,6 +42,9 @@ TASKS = check_config(config, workflow.basedir)
 # The config's trainsets plus the adapters experiments.leave_one_out generates; `config` stays as written.
 TRAINSETS = all_trainsets(config, TASKS)
 MODELS = models_to_run(config)
+# Inherited by every job, local or on Slurm (its executor exports the environment).
+for _name, _value in job_environment([config["models"][m]["source"] for m in MODELS]).items():
+    os.environ.setdefault(_name, _value)
 SIMPLE_TASKS = config["experiments"]["simple_tasks"]
 LEAVE_ONE_OUT = config["experiments"].get("leave_one_out")
 

@@ -56,16 +56,37 @@ def copy_repo(dest: Path) -> Path:
     return dest
 
 
-def run_snakemake(workdir: Path, *args: str, timeout: int = 1800, env: dict | None = None):
+# A network namespace with no interfaces but loopback (down): nothing inside can reach any host.
+NO_NETWORK = ("unshare", "--map-root-user", "--net")
+
+
+def network_isolation_works() -> bool:
+    import subprocess
+
+    try:
+        return subprocess.run([*NO_NETWORK, "true"], capture_output=True).returncode == 0
+    except FileNotFoundError:
+        return False
+
+
+def run_snakemake(
+    workdir: Path, *args: str, timeout: int = 1800, env: dict | None = None, offline: bool = False
+):
     """Snakemake from this interpreter's environment, in `workdir`; returns the CompletedProcess.
+    offline: inside a network namespace with no network (NO_NETWORK; an error where that is impossible).
 
     On timeout the process is killed (SIGKILL): a hung status check ignores SIGTERM.
     """
     import subprocess
     import sys
 
+    if offline and not network_isolation_works():
+        raise RuntimeError(
+            "cannot run without network: `unshare --map-root-user --net` failed (util-linux's unshare and "
+            "user namespaces are needed; run the tests as root, or enable kernel.unprivileged_userns_clone)"
+        )
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", *args],
+        [*(NO_NETWORK if offline else ()), sys.executable, "-m", "snakemake", *args],
         cwd=workdir, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
     )  # fmt: skip
 
@@ -75,9 +96,10 @@ SMOKE = ("--cores", "2", "--configfile", "config/smoke.yaml")
 
 @pytest.fixture(scope="session")
 def smoke_built(tmp_path_factory) -> Path:
-    """The whole DAG on the smoke configuration, run locally in a copy of the repository; never edited."""
+    """The whole DAG on the smoke configuration, run locally in a copy of the repository with no network at
+    all (the default run must never need it); never edited."""
     tree = copy_repo(tmp_path_factory.mktemp("smoke"))
-    result = run_snakemake(tree, *SMOKE)
+    result = run_snakemake(tree, *SMOKE, offline=True)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     return tree
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from .settings import EMBEDDED_MODELS, LORA_SHAPE, TrainSettings
+from .settings import EMBEDDED_MODELS, LORA_SHAPE, TrainSettings, model_source_kind
 from .tasks import Task, TaskError, load_tasks
 
 BASE = "base"  # the adapter name meaning "no adapter"
@@ -24,10 +24,16 @@ class ConfigError(ValueError):
 
 
 def check_model_source(name: str, source: str) -> None:
-    if source.startswith("embedded:") and source not in EMBEDDED_MODELS:
+    kind = model_source_kind(source)
+    if kind == "embedded" and source not in EMBEDDED_MODELS:
         raise ConfigError(
             f"models.{name}.source: unknown embedded model {source!r}; known: {sorted(EMBEDDED_MODELS)} "
             "(or give a hub id such as 'mistralai/Mistral-7B-Instruct-v0.1' or a local folder)"
+        )
+    if kind == "local" and not Path(source).expanduser().is_dir():
+        raise ConfigError(
+            f"models.{name}.source: local folder {source!r} does not exist (relative to the working "
+            "directory); a hub id is 'owner/name' whose owner is not a local folder"
         )
 
 

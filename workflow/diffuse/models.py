@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .settings import EMBEDDED_MODELS  # noqa: F401 (re-exported)
+from .settings import EMBEDDED_MODELS, model_source_kind  # noqa: F401 (EMBEDDED_MODELS re-exported)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -36,8 +36,8 @@ def embedded_gguf_path(source: str) -> Path:
 
 
 def is_hub_id(source: str) -> bool:
-    """'owner/name' that is not an existing local folder."""
-    return not source.startswith("embedded:") and not Path(source).exists() and source.count("/") == 1
+    """'owner/name' whose owner is not a local folder (settings.model_source_kind)."""
+    return model_source_kind(source) == "hub"
 
 
 # What a causal LM needs from a hub repository: no .bin/.pth duplicates, no GGUF/ONNX variants.
@@ -73,7 +73,7 @@ def download_hub_model(repo_id: str, out_dir: str | os.PathLike, revision: str |
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as error:
         raise ModelDownloadError(
             f"could not download {repo_id}: no network, or the hub is unreachable ({type(error).__name__}: "
-            f"{error}). Download on a machine with network (e.g. the cluster's login node: "
+            f"{str(error).splitlines()[0] if str(error) else ''}). Download on a machine with network (e.g. the cluster's login node: "
             f"snakemake --cores 1 results/models/<name>) or point models.<name>.source at a local folder."
         ) from error
     if not list(Path(out_dir).glob("*.safetensors")):

