@@ -179,9 +179,10 @@ def test_nominatim_levels_rate_limit_and_cache(nominatim_server, tmp_path):
     assert requests[0]["query"]["q"] == "Munich, Germany" and requests[0]["query"]["format"] == "json"
     assert requests[0]["query"]["addressdetails"] == "1"
     assert requests[0]["agent"] == "diffuse-tests (tests@localhost)"
-    # geopy's RateLimiter spaces the requests by at least min_delay_seconds.
-    gaps = [b["time"] - a["time"] for a, b in zip(requests, requests[1:], strict=False)]
-    assert min(gaps) >= 0.19
+    # geopy's RateLimiter spaces the calls by at least min_delay_seconds; arrival times at the server jitter
+    # with the machine's load, so the span of all five is checked (without the limiter it is a few ms).
+    times = [r["time"] for r in requests]
+    assert times[-1] - times[0] >= 4 * 0.2 - 0.05
     # A second geocoder reads the cache and asks nothing.
     again = NominatimGeocoder("diffuse-tests (tests@localhost)", cache, 0.2, domain=domain, scheme="http")
     assert [again.lookup(p) for p in places] == hits and len(requests) == 5

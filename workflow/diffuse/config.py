@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import json
 from pathlib import Path
 
-from .settings import EMBEDDED_MODELS, LORA_SHAPE, TrainSettings, model_source_kind
-from .tasks import Task, TaskError, load_tasks
+from .settings import (
+    EMBEDDED_MODEL_TYPE,
+    EMBEDDED_MODELS,
+    INSTRUCTION_COLUMNS,
+    LINEAR_MODULES,
+    LORA_SHAPE,
+    TrainSettings,
+    model_source_kind,
+)
+from .tasks import Task, TaskError, load_tasks, read_value_file
 
 BASE = "base"  # the adapter name meaning "no adapter"
 ALL_CATEGORIES = "all-categories"  # section 5's adapter tuned on every category
@@ -52,6 +62,7 @@ def check_config(config: dict, root: str | Path = ".") -> dict[str, Task]:
         if name not in config["models"]:
             raise ConfigError(f"models_to_run: unknown model {name!r}; known: {sorted(config['models'])}")
     trainsets = all_trainsets(config, tasks)
+    check_lora_modules(config, trainsets, root)
     if config["experiments"].get("leave_one_out"):
         leave_one_out_n(config, tasks)
     spec = config["experiments"].get("rng_generalization")
@@ -89,8 +100,14 @@ def check_config(config: dict, root: str | Path = ".") -> dict[str, Task]:
             )
     for task in tasks.values():
         for path in task.input_files:
-            if not path.startswith("results/") and not (root / path).exists():
+            if path.startswith("results/"):
+                continue  # written by a rule
+            if not (root / path).exists():
                 raise ConfigError(f"{task.source}: task {task.id!r} reads {path}, which does not exist")
+            try:
+                read_value_file(root / path)
+            except TaskError as error:
+                raise ConfigError(f"{task.source}: task {task.id!r}: {error}") from None
     return tasks
 
 
@@ -110,11 +127,53 @@ def check_biographies(config: dict, tasks: dict[str, Task], trainsets: dict[str,
     low, high = spec["targets"]["years"]
     if low > high:
         raise ConfigError(f"{where}.targets.years: {low} is after {high}")
-    if spec["geocoder"]["kind"] == "nominatim" and not spec["geocoder"].get("user_agent"):
-        raise ConfigError(f"{where}.geocoder.user_agent: Nominatim needs a user agent that names you")
+    if spec["geocoder"]["kind"] == "nominatim":
+        agent = spec["geocoder"].get("user_agent") or ""
+        if not agent or "example" in agent.casefold():
+            raise ConfigError(
+                f"{where}.geocoder.user_agent: {agent!r}: Nominatim's usage policy needs a user agent that "
+                "names you (an e-mail or URL of yours, not the example's)"
+            )
     instructions = spec["utility"]["instructions"]
     if not (root / instructions).exists():
         raise ConfigError(f"{where}.utility.instructions: {instructions} does not exist")
+    with open(root / instructions, newline="") as handle:
+        header = next(csv.reader(handle), [])
+    if missing := [c for c in INSTRUCTION_COLUMNS if c not in header]:
+        raise ConfigError(
+            f"{where}.utility.instructions: {instructions}: needs the columns {', '.join(INSTRUCTION_COLUMNS)}; "
+            f"it has {', '.join(header) or 'none'} (missing {', '.join(missing)})"
+        )
+
+
+def model_type(config: dict, model: str, root: Path) -> str | None:
+    """The model's Hugging Face model_type where it is known before any job: embedded, a local folder, or a
+    model already materialised under results/models/; None otherwise (a hub model not yet downloaded)."""
+    source = config["models"][model]["source"]
+    if model_source_kind(source) == "embedded":
+        return EMBEDDED_MODEL_TYPE
+    for folder in (Path(source).expanduser(), root / "results" / "models" / model):
+        if (folder / "config.json").is_file():
+            return json.loads((folder / "config.json").read_text()).get("model_type")
+    return None
+
+
+def check_lora_modules(config: dict, trainsets: dict[str, dict], root: Path) -> None:
+    """Every trainset's target_modules are linear layers of every model it trains (where the type is known)."""
+    for model in models_to_run(config):
+        kind = model_type(config, model, root)
+        if kind not in LINEAR_MODULES:
+            continue
+        known = LINEAR_MODULES[kind]
+        for name in trainsets:
+            modules = train_settings(config, trainsets, name).target_modules
+            unknown = [m for m in modules if m not in known]
+            if unknown:
+                own = "target_modules" in (trainsets[name].get("training") or {})
+                key = f"trainsets.{name}.training.target_modules" if own else "training.target_modules"
+                raise ConfigError(
+                    f"{key}: {unknown[0]!r} is not a module of model {model} ({kind}: {', '.join(known)})"
+                )
 
 
 def models_to_run(config: dict) -> list[str]:

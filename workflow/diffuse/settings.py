@@ -15,6 +15,17 @@ EMBEDDED_MODELS = {
 }
 
 SCHEDULES = ("minibatch", "prompt_pass")
+# Columns of the utility instruction set (experiments.biographies.utility.instructions).
+INSTRUCTION_COLUMNS = ("id", "category", "instruction")
+# The linear layers LoRA can adapt, per Hugging Face model_type (config.json), checked before training.
+_DECODER = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+LINEAR_MODULES = {
+    **dict.fromkeys(
+        ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "gemma3_text"), _DECODER
+    ),
+    "phi3": ("qkv_proj", "o_proj", "gate_up_proj", "down_proj"),
+}
+EMBEDDED_MODEL_TYPE = "llama"  # SmolLM2's architecture
 
 
 def model_source_kind(source: str) -> str:

@@ -147,7 +147,10 @@ def _validate(document: dict, schema_name: str, where: str) -> None:
 
 def load_task_file(path: str | Path) -> dict[str, Task]:
     path = Path(path)
-    document = yaml.safe_load(path.read_text())
+    try:
+        document = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise TaskError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(document, dict):
         raise TaskError(f"{path}: expected a mapping with keys 'category' and 'tasks'")
     _validate(document, "task.schema.yaml", str(path))
@@ -199,7 +202,14 @@ def read_value_file(path: str | Path) -> tuple[list[str], list[float] | None]:
     if not rows or "value" not in rows[0]:
         raise TaskError(f"{path}: expected a CSV with a 'value' column and at least one row")
     values = [row["value"] for row in rows]
-    weights = [float(row["weight"]) for row in rows] if "weight" in rows[0] else None
+    if "weight" not in rows[0]:
+        return values, None
+    weights = []
+    for line, row in enumerate(rows, start=2):
+        try:
+            weights.append(float(row["weight"]))
+        except (TypeError, ValueError):
+            raise TaskError(f"{path}: line {line}: weight {row['weight']!r} is not a number") from None
     return values, weights
 
 
@@ -260,8 +270,24 @@ def find_prefix_pair(sequences):
     return None
 
 
+def check_target_format(task: Task) -> None:
+    """target_format must place {value} once, with literal braces doubled ('{{{value}}}' gives '{7}')."""
+    try:
+        shown = task.target_format.format(value="\0")
+    except (KeyError, IndexError, ValueError) as error:
+        raise TaskError(
+            f"{task.source}: task {task.id!r} target_format {task.target_format!r} is not a format with "
+            f"{{value}} only (literal braces doubled, as in '{{{{{{value}}}}}}'): {type(error).__name__}: {error}"
+        ) from None
+    if shown.count("\0") != 1:
+        raise TaskError(
+            f"{task.source}: task {task.id!r} target_format {task.target_format!r} must contain {{value}} once"
+        )
+
+
 def check_static_targets(task: Task) -> None:
     """Checks possible before any rule runs (targets from files are checked by the targets rule)."""
+    check_target_format(task)
     if task.target_file is None:
         values, _ = target_values(task)
         check_text_targets(task, target_texts(task, values))
