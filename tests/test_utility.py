@@ -7,7 +7,14 @@ import pytest
 import torch
 from conftest import REPO
 
-from diffuse.utility import answer_logprobs, compare_on_answer, reference_answers, utility_table
+from diffuse.utility import (
+    AdapterSwitch,
+    SeparateModels,
+    answer_logprobs,
+    compare_on_answer,
+    reference_answers,
+    utility_table,
+)
 
 
 def test_instruction_set_is_balanced():
@@ -39,11 +46,42 @@ def test_real_model_against_itself_and_a_perturbed_copy(model, tokenizer):
     logp = answer_logprobs(model, prompt, answer)
     # The answer is greedy: each of its tokens is the argmax of the model's own next-token distribution.
     assert logp.argmax(dim=-1).tolist() == answer
-    same = utility_table(model, {"same": model}, instructions, answers)
+    same = utility_table(SeparateModels(model, {"same": model}), instructions, answers)
     assert len(same) == 4 and same["kl_per_token"].abs().max() < 1e-5
     perturbed = copy.deepcopy(model)
     with torch.no_grad():
         perturbed.model.norm.weight.mul_(0.5)  # flatter next-token distributions everywhere
-    table = utility_table(model, {"perturbed": perturbed}, instructions, answers)
+    table = utility_table(SeparateModels(model, {"perturbed": perturbed}), instructions, answers)
     assert (table["kl_per_token"] > 0.01).all()
     assert (table["tuned_loglik_per_token"] < table["base_loglik_per_token"]).all()
+
+
+def test_one_base_switching_adapters_equals_merged_copies(model_dir, tokenizer, tmp_path):
+    """The rule's AdapterSwitch (one base, unmerged adapters) gives the numbers of separate merged models."""
+    from peft import LoraConfig, get_peft_model
+
+    from diffuse.models import load_model
+
+    adapters = {}
+    for k, modules in enumerate((["q_proj", "v_proj"], ["o_proj"])):
+        torch.manual_seed(k)
+        config = LoraConfig(r=4, lora_alpha=8, target_modules=modules, init_lora_weights=False)
+        get_peft_model(load_model(model_dir), config).save_pretrained(tmp_path / f"a{k}")
+        adapters[f"a{k}"] = tmp_path / f"a{k}"
+    instructions = pd.read_csv(REPO / "data" / "utility" / "instructions.csv").iloc[[1, 11]]
+    stop = [tokenizer.convert_tokens_to_ids("<|im_end|>")]
+    base = load_model(model_dir)
+    answers = reference_answers(base, tokenizer, instructions, max_new_tokens=12, stop_ids=stop)
+    merged = {name: load_model(model_dir, path, merge=True) for name, path in adapters.items()}
+    want = utility_table(SeparateModels(base, merged), instructions, answers)
+    switch = AdapterSwitch(load_model(model_dir), adapters)
+    got = utility_table(switch, instructions, answers)
+    assert got[["adapter", "id"]].equals(want[["adapter", "id"]]) and (want["kl_per_token"] > 1e-4).all()
+    for column in ("kl_per_token", "base_loglik_per_token", "tuned_loglik_per_token"):
+        assert got[column].to_numpy() == pytest.approx(want[column].to_numpy(), rel=1e-3, abs=1e-5)
+    # The untuned view really is the base: its answer log-probabilities equal the plain model's.
+    prompt, answer = answers[instructions["id"].iloc[0]]
+    with switch(None) as untuned:
+        assert torch.allclose(
+            answer_logprobs(untuned, prompt, answer), answer_logprobs(base, prompt, answer), atol=1e-5
+        )

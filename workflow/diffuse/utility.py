@@ -10,6 +10,8 @@ MT-Bench itself (an LLM judge, online) is optional: diffuse.mt_bench.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pandas as pd
 import torch
 
@@ -62,18 +64,58 @@ def reference_answers(base_model, tokenizer, instructions: pd.DataFrame, max_new
     return answers
 
 
-def utility_table(base_model, tuned_models: dict, instructions: pd.DataFrame, answers: dict) -> pd.DataFrame:
-    """One row per tuned model and instruction: KL and log-likelihoods against the base model.
+class SeparateModels:
+    """The untuned model and each tuned one as separate models: `models(None)` or `models(name)`."""
 
-    tuned_models: adapter name -> model. The base model's log-probabilities are computed once per answer.
+    def __init__(self, base_model, tuned_models: dict):
+        self.base, self.tuned = base_model, tuned_models
+        self.names = list(tuned_models)
+
+    @contextmanager
+    def __call__(self, name: str | None):
+        yield self.base if name is None else self.tuned[name]
+
+
+class AdapterSwitch:
+    """One copy of the base weights serving the untuned model and every LoRA adapter in turn (peft's
+    multi-adapter model, unmerged): memory for one model plus the adapters, where merged copies took one
+    model each (three 13B models in bf16 are about 73 GiB)."""
+
+    def __init__(self, base_model, adapters: dict[str, str]):
+        from peft import PeftModel
+
+        self.names = list(adapters)
+        first, *rest = self.names
+        self.model = PeftModel.from_pretrained(base_model, str(adapters[first]), adapter_name=first)
+        for name in rest:
+            self.model.load_adapter(str(adapters[name]), adapter_name=name)
+        self.model.eval()
+
+    @contextmanager
+    def __call__(self, name: str | None):
+        if name is None:
+            with self.model.disable_adapter():
+                yield self.model
+        else:
+            self.model.set_adapter(name)
+            yield self.model
+
+
+def utility_table(models, instructions: pd.DataFrame, answers: dict) -> pd.DataFrame:
+    """One row per tuned model and instruction: KL and log-likelihoods against the untuned model.
+
+    models: SeparateModels or AdapterSwitch (`models(None)` the untuned model, `models(name)` a tuned one,
+    `models.names` the tuned ones). The untuned log-probabilities are computed once per answer.
     """
     rows = []
     for row in instructions.itertuples(index=False):
         prompt, answer = answers[row.id]
         if not answer:
             continue
-        base_logp = answer_logprobs(base_model, prompt, answer)
-        for name, tuned in tuned_models.items():
-            metrics = compare_on_answer(base_logp, answer_logprobs(tuned, prompt, answer), answer)
+        with models(None) as base:
+            base_logp = answer_logprobs(base, prompt, answer)
+        for name in models.names:
+            with models(name) as tuned:
+                metrics = compare_on_answer(base_logp, answer_logprobs(tuned, prompt, answer), answer)
             rows.append({"adapter": name, "id": row.id, "category": row.category, **metrics})
     return pd.DataFrame(rows)

@@ -3,7 +3,7 @@ import pandas as pd
 from diffuse.job_log import start_job
 from diffuse.models import load_model, load_tokenizer
 from diffuse.targets import end_of_turn_ids
-from diffuse.utility import reference_answers, utility_table
+from diffuse.utility import AdapterSwitch, reference_answers, utility_table
 
 start_job(snakemake)
 
@@ -14,10 +14,7 @@ if spec.get("limit"):
 tokenizer = load_tokenizer(snakemake.input.model)
 base = load_model(snakemake.input.model, dtype=snakemake.params.dtype)
 answers = reference_answers(base, tokenizer, instructions, spec["max_new_tokens"], end_of_turn_ids(tokenizer))
-tuned = {
-    name: load_model(snakemake.input.model, adapter, dtype=snakemake.params.dtype, merge=True)
-    for name, adapter in zip(snakemake.params.adapters, snakemake.input.adapters, strict=True)
-}
-table = utility_table(base, tuned, instructions, answers)
+adapters = dict(zip(snakemake.params.adapters, snakemake.input.adapters, strict=True))
+table = utility_table(AdapterSwitch(base, adapters), instructions, answers)
 table.insert(0, "model", snakemake.wildcards.model)
 table.to_csv(snakemake.output[0], index=False)
