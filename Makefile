@@ -6,7 +6,7 @@ CORES ?= all
 # The run's config for `make report` (the default config when empty): CONFIG=config/smoke.yaml after `make smoke`.
 CONFIG ?=
 
-.PHONY: setup setup-vllm reproduce smoke report test test-fast lint clean
+.PHONY: setup setup-vllm setup-system reproduce smoke report test test-fast lint clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -44,8 +44,12 @@ lint: setup
 report: setup  ## results/report.html from a finished run (same config as the run)
 	$(BIN)/snakemake --cores 1 --report results/report.html $(if $(CONFIG),--configfile $(CONFIG))
 
-test: lint setup-vllm
-	DIFFUSE_REQUIRE_VLLM=1 $(BIN)/pytest
+# Slurm, Chromium and unshare for the tests (installed when root; otherwise named, and make stops).
+setup-system:
+	envs/system-packages.sh
+
+test: lint setup-vllm setup-system
+	DIFFUSE_REQUIRE_VLLM=1 DIFFUSE_REQUIRE_SLURM=1 DIFFUSE_REQUIRE_CHROMIUM=1 $(BIN)/pytest
 
 # Unit tests only: no real model, no Snakemake run (tests/conftest.py marks those `integration`).
 test-fast: setup
