@@ -284,3 +284,41 @@ def test_mt_bench_in_the_dag(smoke_run, tmp_path, fastchat_data, judge_server):
     assert (plotted["kind"] == "bar").any()
     answers = pd.read_csv(tree / "results/mt_bench/smollm2-135m/base/answers.csv")
     assert list(answers["question_id"]) == [81, 81, 111, 111]
+
+
+def test_a_crashed_judging_run_keeps_what_it_paid_for(judge_server, fastchat_data, tmp_path):
+    server = judge_server()
+    questions = read_questions(
+        fastchat_data / DATA_FILES["questions"], fastchat_data / DATA_FILES["references"]
+    )
+    answers = pd.DataFrame(
+        {"question_id": [81, 81, 111, 111], "turn": [1, 2, 1, 2], "answer": ["a", "b", "5", "20"]}
+    )
+    prompts = read_judge_prompts(fastchat_data / DATA_FILES["judge_prompts"])
+    journal = tmp_path / "judgments.journal.jsonl"
+    judge = ChatJudge(judge_spec(server))
+
+    class Crashing:
+        identity = judge.identity
+        calls = 0
+
+        def __call__(self, messages):
+            if self.calls == 3:
+                raise KeyboardInterrupt("killed after three paid calls")
+            self.calls += 1
+            return judge(messages)
+
+    with pytest.raises(KeyboardInterrupt):
+        judge_answers(Crashing(), prompts, questions, answers, journal=journal)
+    assert len(server.requests) == 3 and len(journal.read_text().splitlines()) == 3
+    with open(journal, "a") as handle:
+        handle.write('{"key": "cut sho')  # the crash may cut the last line short
+    resumed = judge_answers(judge, prompts, questions, answers, journal=journal)
+    assert len(server.requests) == 4  # only the fourth turn was asked again
+    # The same table as an uninterrupted run against a fresh server (its replies depend on the call count).
+    fresh = judge_answers(ChatJudge(judge_spec(judge_server())), prompts, questions, answers)
+    assert resumed.equals(fresh)
+    # Another judge model shares nothing with this journal.
+    other = ChatJudge({**judge_spec(server), "model": "another-judge"})
+    judge_answers(other, prompts, questions, answers, journal=journal)
+    assert len(server.requests) == 4 + 4

@@ -10,6 +10,7 @@ A judgment without a readable rating is kept and counted as invalid, never guess
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -167,6 +168,8 @@ class ChatJudge:
         self.url = spec["base_url"].rstrip("/")
         self.model = spec["model"]
         self.max_tokens = int(spec.get("max_tokens", 2048))
+        # What makes two calls with the same messages the same judgment (the journal's key).
+        self.identity = {"base_url": self.url, "model": self.model, "max_tokens": self.max_tokens}
         env = spec.get("api_key_env")
         api_key = os.environ.get(env) if env else None
         if env and not api_key:
@@ -232,9 +235,49 @@ def answer_questions(
     return pd.DataFrame(rows)
 
 
-def judge_answers(judge, prompts: dict, questions: list[Question], answers: pd.DataFrame) -> pd.DataFrame:
-    """One judgment per question and turn: the judge's text, its rating, and whether the rating parsed."""
+class JudgmentJournal:
+    """Judgments appended to a JSONL file as they arrive (flushed and synced), so a crash or a killed job
+    throws away no paid call: the next attempt reuses every entry whose key, a hash of the judge's identity
+    and the exact messages, matches. A different judge or answer asks again."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.entries = {}
+        if self.path.exists():
+            for line in self.path.read_text().splitlines():
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut short by the crash
+                self.entries[entry["key"]] = entry["judgment"]
+
+    @staticmethod
+    def key(judge, messages: list[dict]) -> str:
+        identity = getattr(judge, "identity", type(judge).__name__)
+        blob = json.dumps({"judge": identity, "messages": messages}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def judge(self, judge, messages: list[dict]) -> str:
+        key = self.key(judge, messages)
+        if key not in self.entries:
+            judgment = judge(messages)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a") as handle:
+                handle.write(json.dumps({"key": key, "judgment": judgment}) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            self.entries[key] = judgment
+        return self.entries[key]
+
+
+def judge_answers(
+    judge, prompts: dict, questions: list[Question], answers: pd.DataFrame, journal: str | Path | None = None
+) -> pd.DataFrame:
+    """One judgment per question and turn: the judge's text, its rating, and whether the rating parsed.
+    With `journal`, every judgment is kept as it arrives and reused by a rerun (JudgmentJournal)."""
     from tqdm.auto import tqdm
+
+    kept = JudgmentJournal(journal) if journal is not None else None
 
     by_question = {
         qid: group.sort_values("turn")["answer"].fillna("").tolist()
@@ -244,7 +287,8 @@ def judge_answers(judge, prompts: dict, questions: list[Question], answers: pd.D
     for question in tqdm(questions, desc="MT-Bench judge", unit="question"):
         pair = tuple(by_question[question.id])
         for turn in (1, 2):
-            judgment = judge(judge_messages(prompts, question, pair, turn))
+            messages = judge_messages(prompts, question, pair, turn)
+            judgment = kept.judge(judge, messages) if kept else judge(messages)
             rating = parse_rating(judgment)
             rows.append(
                 {"question_id": question.id, "category": question.category, "turn": turn,

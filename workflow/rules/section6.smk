@@ -258,6 +258,8 @@ rule mt_bench_judgments:
         "../../envs/diffuse.yaml"
     params:
         spec=lambda wc: mt_bench_spec(require_judge=True),
+        # Not an output: it survives a failed job, so a rerun reuses the judgments already paid for.
+        journal=lambda wc: f"results/mt_bench/{wc.model}/{wc.adapter}/judgments.journal.jsonl",
     script:
         "../scripts/mt_bench_judgments.py"
 

@@ -15,6 +15,7 @@ judgments = judge_answers(
     read_judge_prompts(snakemake.input.judge_prompts),
     questions,
     answers,
+    journal=snakemake.params.journal,
 )
 judgments.insert(0, "model", snakemake.wildcards.model)
 judgments.insert(1, "adapter", snakemake.wildcards.adapter)
