@@ -188,6 +188,37 @@ def test_nominatim_levels_rate_limit_and_cache(nominatim_server, tmp_path):
     assert [again.lookup(p) for p in places] == hits and len(requests) == 5
 
 
+def _geocode_in_a_process(domain, cache, places, start):
+    start.wait()
+    geocoder = NominatimGeocoder("diffuse-tests (tests@localhost)", cache, 0.2, domain=domain, scheme="http")
+    geocode_places(places, geocoder)
+
+
+def test_nominatim_cache_is_shared_safely_by_parallel_jobs(nominatim_server, tmp_path):
+    """Three jobs geocoding overlapping places at once: one request per place in all, none in parallel and
+    all spaced by the delay (the rate limit holds across jobs), and a whole cache with every place."""
+    import multiprocessing
+
+    domain, requests = nominatim_server
+    cache = tmp_path / "nominatim.json"
+    jobs = [["Munich, Germany", "Germany"], ["Germany", "Bavaria, Germany"], ["Atlantis", "Munich, Germany"]]
+    context = multiprocessing.get_context("fork")
+    start = context.Event()
+    workers = [context.Process(target=_geocode_in_a_process, args=(domain, cache, j, start)) for j in jobs]
+    for worker in workers:
+        worker.start()
+    start.set()
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0
+    asked = sorted(r["query"]["q"] for r in requests)
+    assert asked == ["Atlantis", "Bavaria, Germany", "Germany", "Munich, Germany"]
+    times = sorted(r["time"] for r in requests)
+    assert times[-1] - times[0] >= 3 * 0.2 - 0.05
+    assert sorted(json.loads(cache.read_text())) == asked
+    assert not list(tmp_path.glob(".nominatim.json.partial-*"))
+
+
 def test_nominatim_level_from_addresstype_or_rank():
     assert nominatim_level({"addresstype": "town"}) == "city"
     assert nominatim_level({"addresstype": "province"}) == "region"

@@ -20,7 +20,10 @@ turns either answer into a GeoHit. The offline matching itself is ours: no geopy
 from __future__ import annotations
 
 import json
+import os
+import time
 import unicodedata
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -264,16 +267,57 @@ class NominatimGeocoder:
         self.geocode = RateLimiter(
             self.client.geocode, min_delay_seconds=min_delay_seconds, max_retries=2, swallow_exceptions=False
         )
+        self.min_delay_seconds = float(min_delay_seconds)
         self.cache_path = Path(cache_path)
-        self.cache = json.loads(self.cache_path.read_text()) if self.cache_path.exists() else {}
+        self.cache = self._read()
+
+    def _read(self) -> dict:
+        return json.loads(self.cache_path.read_text()) if self.cache_path.exists() else {}
+
+    @contextmanager
+    def _shared(self):
+        """The cache's lock, held across parallel jobs: one request at a time from all of them, spaced by
+        min_delay_seconds (Nominatim's policy: at most one per second, none in parallel). The lock file
+        holds the time of the last request."""
+        import fcntl
+
+        lock_path = self.cache_path.with_name(self.cache_path.name + ".lock")
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock_path, "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                lock.seek(0)
+                text = lock.read().strip()
+                last = float(text) if text else 0.0
+
+                def before_request():
+                    if (wait := last + self.min_delay_seconds - time.time()) > 0:
+                        time.sleep(wait)
+
+                yield before_request
+                lock.seek(0)
+                lock.truncate()
+                lock.write(repr(time.time()))
+                lock.flush()
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    @staticmethod
+    def _usable(entry) -> bool:
+        # Entries of older caches (a list, no level) are looked up again.
+        return entry is None or isinstance(entry, dict)
 
     def lookup(self, place: str) -> GeoHit | None:
-        entry = self.cache.get(place)
-        # Entries of older caches (a list, no level) are looked up again.
-        if place not in self.cache or (entry is not None and not isinstance(entry, dict)):
-            hit = location_hit(self.geocode(place, addressdetails=True))
-            self.cache[place] = None if hit is None else asdict(hit)
-            self.cache_path.write_text(json.dumps(self.cache))
+        if not (place in self.cache and self._usable(self.cache[place])):
+            with self._shared() as before_request:
+                self.cache = self._read()  # another job may have asked already
+                if not (place in self.cache and self._usable(self.cache[place])):
+                    before_request()
+                    hit = location_hit(self.geocode(place, addressdetails=True))
+                    self.cache[place] = None if hit is None else asdict(hit)
+                    partial = self.cache_path.with_name(f".{self.cache_path.name}.partial-{os.getpid()}")
+                    partial.write_text(json.dumps(self.cache))
+                    os.replace(partial, self.cache_path)  # readers never see half a file
         hit = self.cache[place]
         return None if hit is None else GeoHit(**hit)
 
