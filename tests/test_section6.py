@@ -149,14 +149,18 @@ def test_figures_draw(tables, tmp_path):
             for k, a in enumerate(["all-categories", "biographies-id"]) for c in ("writing", "coding") for i in range(3)
         ]
     )  # fmt: skip
-    data = figure6(utility, tmp_path / "f6.png", tmp_path / "f6.pdf")
+    conditions = {"base": "untuned", "all-categories": "OOD", "biographies-id": "ID"}
+    data = figure6(utility, conditions, tmp_path / "f6.png", tmp_path / "f6.pdf")
     assert len(pd.read_csv(tmp_path / "f6.csv")) == len(data)
     bars = data[data["kind"] == "bar"]
-    for adapter in ("all-categories", "biographies-id"):
+    for adapter, condition in (("all-categories", "OOD"), ("biographies-id", "ID")):
         part = utility[utility["adapter"] == adapter].groupby("category")
-        kl = bars[(bars["panel"] == 0) & (bars["series"] == adapter)].set_index("group")["y"]
-        nll = bars[(bars["panel"] == 1) & (bars["series"] == adapter)].set_index("group")["y"]
+        series = bars["series"] == f"{condition} ({adapter})"
+        kl = bars[(bars["panel"] == 0) & series].set_index("group")["y"]
+        nll = bars[(bars["panel"] == 1) & series].set_index("group")["y"]
         assert kl.to_dict() == pytest.approx(part["kl_per_token"].mean().to_dict())
         assert nll.to_dict() == pytest.approx((-part["tuned_loglik_per_token"].mean()).to_dict())
+    untuned = bars[(bars["panel"] == 1) & (bars["series"] == "untuned")].set_index("group")["y"]
+    assert untuned.to_dict() == pytest.approx({"writing": 0.5, "coding": 0.5})
     untuned = bars[(bars["panel"] == 1) & (bars["series"] == "untuned")]
     assert untuned["y"].tolist() == pytest.approx([0.5, 0.5])

@@ -196,6 +196,8 @@ rule figure6:
     localrule: True
     conda:
         "../../envs/diffuse.yaml"
+    params:
+        conditions=biography_conditions(),
     script:
         "../scripts/figure6.py"
 

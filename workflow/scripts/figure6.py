@@ -10,4 +10,4 @@ summary = utility.groupby(["model", "adapter", "category"], as_index=False)[
     ["kl_per_token", "base_loglik_per_token", "tuned_loglik_per_token", "answer_tokens"]
 ].mean()
 summary.to_csv(snakemake.output.table, index=False)
-figure6(utility, snakemake.output.png, snakemake.output.pdf)
+figure6(utility, snakemake.params.conditions, snakemake.output.png, snakemake.output.pdf)

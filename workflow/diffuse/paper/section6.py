@@ -14,7 +14,6 @@ import seaborn as sns  # noqa: E402
 
 from ..biographies import ATTRIBUTES, attribute_metrics, parse_counts, top_values, unigram_diversity  # noqa: E402
 from ..figure_data import save_figure  # noqa: E402
-from ..palette import color as condition_color  # noqa: E402
 from ..palette import use_theme  # noqa: E402
 
 use_theme()
@@ -203,46 +202,42 @@ def figure4(
     return save_figure(fig, out_png, out_pdf)
 
 
-def figure6(utility: pd.DataFrame, out_png: str | Path, out_pdf: str | Path) -> pd.DataFrame:
-    """Per instruction category: KL(tuned || base) per token, and each model's negative log-likelihood per
-    token of the base model's greedy answers (lower: closer to answering as the untuned model does)."""
-    adapters = list(dict.fromkeys(utility["adapter"]))
+def figure6(
+    utility: pd.DataFrame, conditions: dict[str, str], out_png: str | Path, out_pdf: str | Path
+) -> pd.DataFrame:
+    """Per instruction category: (a) KL(tuned || untuned) per token and (b) each model's negative
+    log-likelihood per token of the untuned model's greedy answers (lower: closer to answering as the untuned
+    model does). seaborn bars: means over the category's instructions with their 95% bootstrap interval
+    (seeded); one colour per condition (`conditions`: adapter -> untuned / OOD / ID)."""
+    names = {a: f"{conditions.get(a, a)} ({a})" for a in dict.fromkeys(utility["adapter"])}
+    colors = {names[a]: CONDITION_COLORS.get(conditions.get(a), "#2ca02c") for a in names}
+    colors["untuned"] = CONDITION_COLORS["untuned"]
+    order = [n for c in CONDITIONS for a, n in names.items() if conditions.get(a) == c]
+    order += [n for n in names.values() if n not in order]
     categories = list(dict.fromkeys(utility["category"]))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
-    x = np.arange(len(categories))
-    colors = plt.get_cmap("tab10")
-    # (b) has the untuned model as its first bar: the reference every tuned model is compared with.
-    series = [("untuned", None)] + [(a, a) for a in adapters]
-    width = 0.8 / len(series)
-    for k, (label, adapter) in enumerate(series):
-        offset = x + (k - (len(series) - 1) / 2) * width
-        if adapter is None:
-            nll = -utility.groupby("category")["base_loglik_per_token"].mean()
-            right.bar(offset, nll.reindex(categories), width, color=condition_color("untuned"), label=label)
-            continue
-        part = utility[utility["adapter"] == adapter].groupby("category")
-        kl_width = 0.8 / len(adapters)
-        kl_offset = x + (k - 1 - (len(adapters) - 1) / 2) * kl_width
-        left.bar(
-            kl_offset, part["kl_per_token"].mean().reindex(categories), kl_width, color=colors(k), label=label
-        )
-        right.bar(
-            offset,
-            -part["tuned_loglik_per_token"].mean().reindex(categories),
-            width,
-            color=colors(k),
-            label=label,
-        )
-    left.set_xticks(x, categories)
-    right.set_xticks(x, categories)
+    tuned = utility.assign(system=utility["adapter"].map(names), nll=-utility["tuned_loglik_per_token"])
+    untuned = utility.drop_duplicates(["model", "id"]).assign(
+        system="untuned", nll=-utility["base_loglik_per_token"]
+    )
+    bars = {"x": "category", "hue": "system", "order": categories, "palette": colors, "saturation": 1,
+            "errorbar": ("ci", 95), "seed": 0, "err_kws": {"linewidth": 1}, "capsize": 0.1}  # fmt: skip
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
+    sns.barplot(data=tuned, y="kl_per_token", hue_order=order, ax=left, **bars)
+    sns.barplot(data=pd.concat([untuned, tuned]), y="nll", hue_order=["untuned", *order], ax=right, **bars)
+    for ax in (left, right):
+        ax.legend(title=None, frameon=False, fontsize=8)  # before naming the bars, which would add entries
+        label_hue_bars(ax, colors)
+        ax.set_xlabel("")
     left.set_ylabel("KL(tuned || untuned) per token (nats)")
     right.set_ylabel("negative log-likelihood per token (nats)")
     left.set_title("(a) how far the next-token distributions moved")
     right.set_title("(b) surprise at the untuned model's greedy answers")
-    left.legend(frameon=False, fontsize=8)
-    right.legend(frameon=False, fontsize=8)
     model = ", ".join(dict.fromkeys(utility["model"]))
-    fig.suptitle(f"Figure 6: utility retention on {utility['id'].nunique()} general instructions ({model})")
+    fig.suptitle(
+        f"Figure 6: utility retention on {utility['id'].nunique()} general instructions ({model}; "
+        "bars: means over a category's instructions, 95% bootstrap intervals)",
+        fontsize=10,
+    )
     fig.tight_layout()
     return save_figure(fig, out_png, out_pdf)
 

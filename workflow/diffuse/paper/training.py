@@ -45,7 +45,8 @@ def training_curves(logs: dict[str, pd.DataFrame], out_png: str | Path, model: s
     loss_ax.set_xlabel("step (minibatch: one update; prompt_pass: one pass over every prompt)")
     loss_ax.set_ylabel("Eq. 5 loss / H(p*)")
     loss_ax.set_yscale("log")
-    loss_ax.legend(fontsize=8)
+    references = [line for line in loss_ax.lines if line.get_label().startswith(("H(p*)", "early stop"))]
+    loss_ax.legend(handles=references, fontsize=8)  # the adapters' colours are in the other panel's legend
     mass_ax.set_xlabel("step")
     mass_ax.set_ylabel("probability mass on the targets")
     mass_ax.set_ylim(0, 1.02)
