@@ -20,7 +20,6 @@ turns either answer into a GeoHit. The offline matching itself is ours: no geopy
 from __future__ import annotations
 
 import json
-import os
 import time
 import unicodedata
 from contextlib import contextmanager
@@ -28,6 +27,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from geopy.location import Location
+
+from .atomic import atomic_file
 
 LEVELS = ("city", "region", "country")
 
@@ -315,9 +316,8 @@ class NominatimGeocoder:
                     before_request()
                     hit = location_hit(self.geocode(place, addressdetails=True))
                     self.cache[place] = None if hit is None else asdict(hit)
-                    partial = self.cache_path.with_name(f".{self.cache_path.name}.partial-{os.getpid()}")
-                    partial.write_text(json.dumps(self.cache))
-                    os.replace(partial, self.cache_path)  # readers never see half a file
+                    with atomic_file(self.cache_path) as partial:  # readers never see half a file
+                        partial.write_text(json.dumps(self.cache))
         hit = self.cache[place]
         return None if hit is None else GeoHit(**hit)
 

@@ -75,15 +75,19 @@ def range_prompts(spec: dict) -> list[RangePrompt]:
     return prompts
 
 
-def evaluate_prompts(backend, prompts: list[RangePrompt], settings, chunk_size: int = 64) -> pd.DataFrame:
-    """Sampled and exact metrics of every prompt, with one loaded model (the backend's)."""
+def evaluate_prompts(
+    backend, prompts: list[RangePrompt], settings, chunk_size: int = 64, encodings: list | None = None
+) -> pd.DataFrame:
+    """Sampled and exact metrics of every prompt, with one loaded model (the backend's); `encodings`: the
+    prompts already encoded with the model's tokenizer (encoded here otherwise)."""
     from .evaluate import evaluate, exact_table
     from .sampling import sample_encoded
     from .targets import encode_task
 
     rows = []
-    for item in prompts:
-        encoded = encode_task(backend.tokenizer, item.task)
+    if encodings is None:
+        encodings = [encode_task(backend.tokenizer, item.task) for item in prompts]
+    for item, encoded in zip(prompts, encodings, strict=True):
         samples = sample_encoded(backend, item.task, encoded, settings)
         exact = exact_table(
             encoded, backend.exact_logprobs(encoded.prompt_ids, encoded.target_ids, chunk_size)

@@ -10,7 +10,8 @@ params = snakemake.params
 settings = SamplingSettings.from_config(params.sampling, params.dtype)
 prompts = range_prompts(params.spec)
 tokenizer = load_tokenizer(snakemake.input.model)
-longest = max(len(encode_task(tokenizer, item.task).prompt_ids) for item in prompts)
+encoded = [encode_task(tokenizer, item.task) for item in prompts]
+longest = max(len(e.prompt_ids) for e in encoded)
 backend = make_backend(
     params.backend,
     snakemake.input.model,
@@ -19,7 +20,7 @@ backend = make_backend(
     params.backend_options,
     sizing=(longest, settings.max_new_tokens),
 )
-table = evaluate_prompts(backend, prompts, settings, params.chunk_size)
+table = evaluate_prompts(backend, prompts, settings, params.chunk_size, encoded)
 table.insert(0, "model", snakemake.wildcards.model)
 table.insert(1, "adapter", snakemake.wildcards.adapter)
 table.to_csv(snakemake.output[0], index=False)

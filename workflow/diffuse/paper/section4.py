@@ -13,14 +13,13 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from ..figure_data import save_figure  # noqa: E402
-from ..palette import REFERENCE_COLOR, use_theme  # noqa: E402
-from ..palette import color as condition_color  # noqa: E402
+from ..palette import CONDITION_COLORS, REFERENCE_COLOR, use_theme  # noqa: E402
 from ..rng_generalization import mean_with_ci  # noqa: E402
 
 use_theme()
 COLORS = {
-    "untuned": condition_color("untuned"),
-    "ID": condition_color("ID"),
+    "untuned": CONDITION_COLORS["untuned"],
+    "ID": CONDITION_COLORS["ID"],
     "natural": REFERENCE_COLOR,
     "target": REFERENCE_COLOR,
 }

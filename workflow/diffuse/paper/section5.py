@@ -14,7 +14,7 @@ import seaborn as sns  # noqa: E402
 
 from ..config import leave_one_out_adapter  # noqa: E402
 from ..figure_data import save_figure  # noqa: E402
-from ..palette import CONDITION_COLORS, CONDITIONS, REFERENCE_COLOR, use_theme  # noqa: E402  # noqa: E402
+from ..palette import CONDITION_COLORS, CONDITIONS, REFERENCE_COLOR, use_theme  # noqa: E402
 
 use_theme()
 

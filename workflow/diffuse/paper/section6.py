@@ -18,7 +18,7 @@ from ..palette import use_theme  # noqa: E402
 
 use_theme()
 
-from ..palette import CONDITION_COLORS, CONDITIONS, label_hue_bars  # noqa: E402
+from ..palette import CONDITION_COLORS, CONDITIONS, label_hue  # noqa: E402
 
 ATTRIBUTE_LABELS = {
     "first_name": "First name", "last_name": "Last name", "gender": "Gender", "birth_year": "Birth year",
@@ -177,7 +177,7 @@ def figure4(
     left.set_ylabel("coverage over parsed biographies (log)")
     left.set_title("(a) coverage of categorical attributes")
     left.legend(title=None, frameon=False)
-    label_hue_bars(left, CONDITION_COLORS)
+    label_hue(left, CONDITION_COLORS)
     kinds = {
         "accomplishments_diversity_of_parsed": "accomplishments",
         "biography_diversity_of_parsed": "whole biography",
@@ -188,7 +188,7 @@ def figure4(
     long["group"] = [group(m, kinds[k]) for m, k in zip(long["model"], long["kind"], strict=True)]
     order = [group(m, name) for m in models for name in kinds.values()]
     sns.barplot(data=long, x="group", y="value", order=order, ax=right, legend=False, **bars)
-    label_hue_bars(right, CONDITION_COLORS)
+    label_hue(right, CONDITION_COLORS)
     right.set_xlabel("")
     right.tick_params(axis="x", labelsize=8)
     right.set_ylim(0, 1)
@@ -226,7 +226,7 @@ def figure6(
     sns.barplot(data=pd.concat([untuned, tuned]), y="nll", hue_order=["untuned", *order], ax=right, **bars)
     for ax in (left, right):
         ax.legend(title=None, frameon=False, fontsize=8)  # before naming the bars, which would add entries
-        label_hue_bars(ax, colors)
+        label_hue(ax, colors)
         ax.set_xlabel("")
     left.set_ylabel("KL(tuned || untuned) per token (nats)")
     right.set_ylabel("negative log-likelihood per token (nats)")

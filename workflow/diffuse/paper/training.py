@@ -14,7 +14,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from ..figure_data import save_figure  # noqa: E402
-from ..palette import label_hue_lines, use_theme  # noqa: E402
+from ..palette import label_hue, use_theme  # noqa: E402
 
 use_theme()
 
@@ -35,8 +35,8 @@ def training_curves(logs: dict[str, pd.DataFrame], out_png: str | Path, model: s
     lines = {"x": "step", "hue": "adapter", "hue_order": names, "palette": colors, "marker": "o", "ms": 3}
     sns.lineplot(data=long, y="loss_ratio", ax=loss_ax, legend=False, **lines)
     sns.lineplot(data=long, y="valid_mass", ax=mass_ax, legend=False, **lines)
-    label_hue_lines(loss_ax, colors)
-    label_hue_lines(mass_ax, colors)
+    label_hue(loss_ax, colors)
+    label_hue(mass_ax, colors)
     loss_ax.axhline(1.0, color="black", ls=":", lw=1, label="H(p*): the optimum")
     for level in sorted(set(np.round(long["stop_ratio"][np.isfinite(long["stop_ratio"])], 6))):
         loss_ax.axhline(level, color="black", ls="--", lw=0.8, label=f"early stop: {level:g} x H(p*)")
