@@ -112,6 +112,34 @@ def test_each_place_looked_up_once():
     assert geocode_places(["a", "b", "a", "a", ""], counting) == [None] * 5 and counting.calls == 2
 
 
+def test_birth_places_of_every_condition_are_looked_up_once_and_joined_back():
+    import pandas as pd
+
+    from diffuse.geocode import birth_places_table, geocoded_biographies
+
+    class Recording:
+        def __init__(self):
+            self.asked = []
+
+        def lookup(self, place):
+            self.asked.append(place)
+            return None if place == "Atlantis" else OfflineGeocoder().lookup(place)
+
+    untuned = pd.DataFrame(
+        {"birth_place": ["Paris, France", "Atlantis", None, "Ohio"], "parsed": [True, True, False, True]}
+    )
+    tuned = pd.DataFrame({"birth_place": ["Ohio", "Paris, France", "Lyon"], "parsed": [True, True, False]})
+    recording = Recording()
+    places = birth_places_table([untuned, tuned], recording)
+    # Distinct parsed places of both tables, each asked once; Lyon's row is unparsed, so never asked.
+    assert sorted(recording.asked) == ["Atlantis", "Ohio", "Paris, France"]
+    assert places["place"].tolist() == ["Atlantis", "Ohio", "Paris, France"]
+    located = geocoded_biographies(untuned, places)
+    assert located["geocoded_level"].fillna("-").tolist() == ["city", "-", "-", "region"]
+    assert located.loc[0, "geocoded_country"] == "FR" and abs(located.loc[0, "latitude"] - 48.85) < 0.1
+    assert geocoded_biographies(tuned, places)["geocoded_level"].fillna("-").tolist() == ["region", "city", "-"]
+
+
 # What a Nominatim server answers to /search?q=...&format=json&addressdetails=1 (fields as its API docs).
 NOMINATIM_ANSWERS = {
     "Munich, Germany": {"lat": "48.1371079", "lon": "11.5753822", "name": "München", "addresstype": "city",

@@ -2,7 +2,9 @@
 
 The smoke configuration's Figure 1 / Table 1 branch goes through sbatch end to end and must give the same
 numbers as the local run. The node advertises one generic `gpu` (backed by /dev/null), so GPU rules are
-submitted with their real `--gpus=1` request and scheduled; torch still computes on the CPU. Skipped where
+submitted with their real `--gpus=1` request and scheduled; torch still computes on the CPU. The faults a
+cluster brings are made real here: a job over its --mem (Slurm kills it), one cancelled midway, one whose
+state reads UNKNOWN, one that fails every attempt; each is retried with more, or fails the run. Skipped where
 Slurm cannot run (not root, packages missing) unless DIFFUSE_REQUIRE_SLURM is set, as `.ci/run` does.
 """
 
@@ -33,6 +35,8 @@ def slurm_args(root: Path) -> tuple[str, ...]:
         "--cores", "2", "--profile", "slurm", "--configfile", "config/smoke.yaml", "--verbose",
         "--slurm-status-command", "squeue", "--slurm-logdir", str(root / "jobs"),
         "--default-resources", "slurm_partition=cpu", "mem_mb=2000", "runtime=30",
+        # The first status check after 5 s, not 40; outputs are on a local disk.
+        "--slurm-init-seconds-before-status-checks", "5", "--latency-wait", "5",
     )  # fmt: skip
 
 
@@ -121,6 +125,108 @@ def test_outputs_match_a_local_run(slurm_run, smoke_run):
             pd.testing.assert_frame_equal(pd.read_parquet(smoke_run / path), pd.read_parquet(tree / path))
 
 
+SAMPLE = "results/samples/smollm2-135m/base/days-dates/day-0.parquet"
+
+
+def assert_same_as_local(tree: Path, local: Path, path: str) -> None:
+    pd.testing.assert_frame_equal(pd.read_parquet(local / path), pd.read_parquet(tree / path))
+
+
+def sample_memory_limits(log: str) -> list[int]:
+    return [int(re.search(r"--mem (\d+)", line).group(1)) for line in sbatch_calls(log).get("sample", [])]
+
+
+def cancel_when_running(env: dict, rule: str, after_s: int, timeout: float = 300) -> str:
+    """scancel the first job of `rule` once it has run `after_s` seconds (its script started); its id."""
+    import subprocess
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = subprocess.run(
+            [SQUEUE, "--noheader", "--states=RUNNING", "--Format=JobID:12,TimeUsed:12,Comment:300"],
+            env={**os.environ, **env}, capture_output=True, text=True, timeout=20, check=True,
+        ).stdout.split("\n")  # fmt: skip
+        for job_id, used, comment in (row.split() for row in rows if row.strip()):
+            seconds = sum(int(part) * 60**i for i, part in enumerate(reversed(used.split(":"))))
+            if comment.startswith(f"rule_{rule}") and seconds >= after_s:
+                subprocess.run(["scancel", job_id], env={**os.environ, **env}, check=True, timeout=20)
+                return job_id
+        time.sleep(1)
+    raise AssertionError(f"no {rule} job ran for {after_s} s within {timeout:.0f} s")
+
+
+SQUEUE = shutil.which("squeue") or "/usr/bin/squeue"
+
+
+def start_snakemake(tree: Path, *args: str, env: dict):
+    import subprocess
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "snakemake", *args], cwd=tree, env={**os.environ, **env},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def test_a_job_over_its_memory_limit_is_retried_with_more(slurm_run, cluster, smoke_run, tmp_path):
+    root, env = cluster
+    tree, _ = slurm_run
+    # 800 MB is below what loading the model takes (about 1.2 GB); the retry asks for twice as much.
+    overlay = tmp_path / "low-memory.yaml"
+    overlay.write_text("models:\n  smollm2-135m:\n    mem_mb: 800\n")
+    args = slurm_args(root)
+    at = args.index("config/smoke.yaml") + 1
+    result = run_snakemake(tree, SAMPLE, *args[:at], str(overlay), *args[at:], timeout=900, env=env)
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-6000:]
+    assert sample_memory_limits(log) == [800, 1600], sbatch_calls(log)
+    assert "SLURM status is: 'FAILED'" in log, log[-6000:]
+    # Without cgroups Slurm reports FAILED; the job's own log says why (OUT_OF_MEMORY where sacct reads it).
+    failed_logs = [Path(path) for path in re.findall(r"(/\S+\.log)", log) if "/jobs/" in path]
+    assert any("exceeded memory limit" in p.read_text() for p in failed_logs if p.exists()), failed_logs
+    assert_same_as_local(tree, smoke_run, SAMPLE)
+    (tree / SAMPLE).unlink()
+
+
+def test_a_job_cancelled_midway_is_retried(slurm_run, cluster, smoke_run):
+    root, env = cluster
+    tree, _ = slurm_run
+    run = start_snakemake(tree, SAMPLE, *slurm_args(root), env=env)
+    try:
+        cancel_when_running(env, "sample", after_s=4)
+        log, _ = run.communicate(timeout=900)
+    finally:
+        run.kill()
+    assert run.returncode == 0, log[-6000:]
+    assert "SLURM status is: 'CANCELLED'" in log, log[-6000:]
+    assert len(sbatch_calls(log)["sample"]) == 2, sbatch_calls(log)
+    assert_same_as_local(tree, smoke_run, SAMPLE)
+    (tree / SAMPLE).unlink()
+
+
+def test_an_unknown_state_is_not_taken_for_success(slurm_run, cluster, smoke_run, tmp_path):
+    root, env = cluster
+    tree, _ = slurm_run
+    # The plugin takes UNKNOWN for success. Report the cancelled job so: its output is missing (written
+    # only whole), so Snakemake's output check fails the job and the retry makes the output.
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    (shim / "squeue").write_text(f"#!/bin/sh\n{SQUEUE} \"$@\" | sed 's/|CANCELLED$/|UNKNOWN/'\n")
+    (shim / "squeue").chmod(0o755)
+    shimmed = {**env, "PATH": f"{shim}:{os.environ['PATH']}"}
+    run = start_snakemake(tree, SAMPLE, *slurm_args(root), env=shimmed)
+    try:
+        cancel_when_running(env, "sample", after_s=4)
+        log, _ = run.communicate(timeout=900)
+    finally:
+        run.kill()
+    assert run.returncode == 0, log[-6000:]
+    assert "CANCELLED" not in log and "MissingOutputException" in log, log[-6000:]
+    assert len(sbatch_calls(log)["sample"]) == 2, sbatch_calls(log)
+    assert_same_as_local(tree, smoke_run, SAMPLE)
+    (tree / SAMPLE).unlink()
+
+
 def test_a_failing_job_fails_the_run(slurm_run, cluster):
     root, env = cluster
     tree, _ = slurm_run
@@ -131,6 +237,8 @@ def test_a_failing_job_fails_the_run(slurm_run, cluster):
     result = run_snakemake(tree, target, *slurm_args(root), timeout=600, env=env)
     log = result.stdout + result.stderr
     assert result.returncode != 0, log[-4000:]
-    assert "FAILED" in log and "sample" in log, log[-4000:]
+    # The first attempt and the profile's two retries, then the run stops naming the state.
+    assert len(sbatch_calls(log)["sample"]) == 3, sbatch_calls(log)
+    assert "SLURM status is: 'FAILED'" in log and "sample" in log, log[-4000:]
     assert not (tree / target).exists(), "a failed job left its output behind"
     shutil.rmtree(tree / "results/models")

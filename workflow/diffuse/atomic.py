@@ -54,3 +54,16 @@ def atomic_file(final: str | os.PathLike) -> Iterator[Path]:
         partial.unlink(missing_ok=True)
         raise
     os.replace(partial, final)
+
+
+def write_table(table, path: str | os.PathLike) -> None:
+    """Write a DataFrame whole or not at all, as Parquet or CSV by the path's suffix (no index).
+
+    A cluster job can be reported finished while its process was killed midway; Snakemake then only checks
+    that the outputs exist, so an output must never exist half written."""
+    path = Path(path)
+    writers = {".parquet": table.to_parquet, ".csv": table.to_csv}
+    if path.suffix not in writers:
+        raise ValueError(f"{path}: write_table writes .parquet or .csv, not {path.suffix!r}")
+    with atomic_file(path) as partial:
+        writers[path.suffix](partial, index=False)

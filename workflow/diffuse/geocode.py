@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import pandas as pd
 from geopy.location import Location
 
 from .atomic import atomic_file
@@ -329,3 +330,47 @@ def geocode_places(places, geocoder) -> list[GeoHit | None]:
         if place not in found:
             found[place] = geocoder.lookup(place)
     return [found[place] for place in places]
+
+
+HIT_COLUMNS = ("latitude", "longitude", "geocoded_level", "geocoded_name", "geocoded_country")
+
+
+def make_geocoder(spec: dict, journal: str | Path):
+    """The configured geocoder (experiments.biographies.geocoder): offline, or Nominatim with its answers
+    journaled in `journal` (kept across runs: every answer is asked for once)."""
+    if spec["kind"] == "nominatim":
+        return NominatimGeocoder(
+            spec["user_agent"], journal, spec.get("min_delay_seconds", 1.0),
+            domain=spec.get("domain"), scheme=spec.get("scheme"),
+        )  # fmt: skip
+    return OfflineGeocoder()
+
+
+def birth_places_table(tables: list[pd.DataFrame], geocoder) -> pd.DataFrame:
+    """Every distinct birth place of the parsed biographies of `tables`, looked up once: place and the hit's
+    columns (empty where it did not resolve)."""
+    places = sorted(
+        {p for t in tables for p in t["birth_place"].where(t["parsed"]) if isinstance(p, str) and p}
+    )
+    hits = geocode_places(places, geocoder)
+    rows = [
+        {"place": place, **dict(zip(HIT_COLUMNS, _hit_values(hit), strict=True))}
+        for place, hit in zip(places, hits, strict=True)
+    ]
+    return pd.DataFrame(rows, columns=["place", *HIT_COLUMNS])
+
+
+def _hit_values(hit: GeoHit | None) -> tuple:
+    if hit is None:
+        return (None,) * len(HIT_COLUMNS)
+    return (hit.latitude, hit.longitude, hit.level, hit.name, hit.country_code)
+
+
+def geocoded_biographies(table: pd.DataFrame, places: pd.DataFrame) -> pd.DataFrame:
+    """`table` with each parsed biography's birth place located (the hit columns; empty if unparsed)."""
+    by_place = places.set_index("place")
+    located = table.copy()
+    keys = located["birth_place"].where(located["parsed"])
+    for column in HIT_COLUMNS:
+        located[column] = keys.map(by_place[column]).where(keys.notna(), None)
+    return located

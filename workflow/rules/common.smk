@@ -18,9 +18,17 @@ def model_dir(wildcards):
     return f"results/models/{wildcards.model}"
 
 
-def model_mem_mb(wildcards):
-    """Memory of a job that loads the model (models.<name>.mem_mb; a cluster job gets it as --mem)."""
-    return config["models"][wildcards.model]["mem_mb"]
+def model_mem_mb(wildcards, attempt):
+    """Memory of a job that loads the model (models.<name>.mem_mb; a cluster job gets it as --mem).
+    A retry (the Slurm profile's `retries`) asks for it times the attempt: a job killed over its memory
+    limit gets twice as much the second time."""
+    return config["models"][wildcards.model]["mem_mb"] * attempt
+
+
+def per_attempt(amount):
+    """A resource that grows with each retry, as model_mem_mb does: `runtime=per_attempt(60)` asks for 60
+    minutes, then 120 after a job ran out of time."""
+    return lambda wildcards, attempt: amount * attempt
 
 
 def adapter_dir(wildcards):

@@ -8,8 +8,8 @@ rule ssa_names:
     conda:
         "../../envs/diffuse.yaml"
     resources:
-        mem_mb=4000,
-        runtime=10,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(10),
     params:
         year=config["ssa"]["year"],
         size=config["ssa"]["sample_size"],

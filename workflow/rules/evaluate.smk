@@ -19,7 +19,7 @@ rule sample:
     resources:
         gpu=1,
         mem_mb=model_mem_mb,
-        runtime=120,
+        runtime=per_attempt(120),
     params:
         task=lambda wc: TASKS[wc.task].to_params("sample"),
         backend=config["sampling"]["backend"],
@@ -48,7 +48,7 @@ rule exact:
     resources:
         gpu=1,
         mem_mb=model_mem_mb,
-        runtime=60,
+        runtime=per_attempt(60),
     params:
         chunk_size=config["exact"]["chunk_size"],
         dtype=lambda wc: config["models"][wc.model]["dtype"],

@@ -10,7 +10,7 @@ rule materialise_model:
         "../../envs/diffuse.yaml"
     resources:
         mem_mb=model_mem_mb,
-        runtime=60,
+        runtime=per_attempt(60),
     params:
         source=lambda wc: config["models"][wc.model]["source"],
     script:

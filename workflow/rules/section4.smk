@@ -123,7 +123,7 @@ rule temperature:
     resources:
         gpu=1,
         mem_mb=model_mem_mb,
-        runtime=60,
+        runtime=per_attempt(60),
     params:
         task=lambda wc: TASKS[wc.task].to_params("temperature"),
         spec=config["experiments"].get("temperature"),
@@ -192,7 +192,7 @@ rule rng_generalization:
     resources:
         gpu=1,
         mem_mb=model_mem_mb,
-        runtime=120,
+        runtime=per_attempt(120),
     params:
         spec=config["experiments"].get("rng_generalization"),
         backend=config["sampling"]["backend"],

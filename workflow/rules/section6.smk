@@ -20,11 +20,11 @@ rule biography_targets:
 
 
 rule parse_biographies:
-    """Every generated biography parsed (unparsed ones counted), its birth place geocoded."""
+    """Every generated biography parsed into its six attributes (unparsed ones kept and counted)."""
     input:
         samples=biography_samples,
     output:
-        "results/biographies/{model}/{adapter}.csv",
+        "results/biographies/{model}/{adapter}.parsed.csv",
     log:
         "results/logs/parse_biographies/{model}/{adapter}.log",
     benchmark:
@@ -32,11 +32,33 @@ rule parse_biographies:
     localrule: True
     conda:
         "../../envs/diffuse.yaml"
-    params:
-        geocoder=lambda wc: config["experiments"]["biographies"]["geocoder"],
-        cache="results/biographies/nominatim-cache.json",
     script:
         "../scripts/parse_biographies.py"
+
+
+rule geocode_biographies:
+    """The birth places of every condition of a model geocoded in one job (the one writer of the answers):
+    the distinct places and where they resolved, and each condition's table with its places located."""
+    input:
+        parsed=lambda wc: [
+            f"results/biographies/{wc.model}/{adapter}.parsed.csv" for adapter in biography_conditions()
+        ],
+    output:
+        places="results/biographies/{model}/birth-places.csv",
+        tables=[f"results/biographies/{{model}}/{adapter}.csv" for adapter in biography_conditions()],
+    log:
+        "results/logs/geocode_biographies/{model}.log",
+    benchmark:
+        "results/benchmarks/geocode_biographies/{model}.tsv"
+    localrule: True
+    conda:
+        "../../envs/diffuse.yaml"
+    params:
+        geocoder=config["experiments"].get("biographies", {}).get("geocoder"),
+        # Nominatim's answers, kept across runs and jobs (a journal, like MT-Bench's judgments).
+        journal="results/biographies/nominatim-cache.json",
+    script:
+        "../scripts/geocode_biographies.py"
 
 
 rule biography_tables:
@@ -162,7 +184,7 @@ rule utility:
     resources:
         gpu=1,
         mem_mb=model_mem_mb,
-        runtime=60,
+        runtime=per_attempt(60),
     params:
         spec=lambda wc: config["experiments"]["biographies"]["utility"],
         adapters=biography_tuned_adapters(),
@@ -236,7 +258,7 @@ rule mt_bench_answers:
     resources:
         gpu=1,
         mem_mb=model_mem_mb,
-        runtime=240,
+        runtime=per_attempt(240),
     params:
         spec=lambda wc: mt_bench_spec(),
         dtype=lambda wc: config["models"][wc.model]["dtype"],

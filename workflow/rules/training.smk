@@ -19,7 +19,7 @@ rule train_adapter:
     resources:
         gpu=1,
         mem_mb=model_mem_mb,
-        runtime=240,
+        runtime=per_attempt(240),
     params:
         settings=lambda wc: train_params(config, TRAINSETS, wc.trainset),
         dtype=lambda wc: config["models"][wc.model]["train_dtype"],

@@ -1,3 +1,4 @@
+from diffuse.atomic import write_table
 from diffuse.evaluate import exact_table
 from diffuse.job_log import start_job
 from diffuse.sampling import HFBackend
@@ -9,4 +10,4 @@ start_job(snakemake)
 backend = HFBackend(snakemake.input.model, snakemake.input.adapter or None, snakemake.params.dtype)
 encoded = EncodedTask.load(snakemake.input.targets)
 logprobs = backend.exact_logprobs(encoded.prompt_ids, encoded.target_ids, snakemake.params.chunk_size)
-exact_table(encoded, logprobs).to_parquet(snakemake.output[0], index=False)
+write_table(exact_table(encoded, logprobs), snakemake.output[0])

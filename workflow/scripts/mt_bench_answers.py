@@ -1,3 +1,4 @@
+from diffuse.atomic import write_table
 from diffuse.job_log import start_job
 from diffuse.models import load_model, load_tokenizer
 from diffuse.mt_bench import answer_questions, read_questions
@@ -18,4 +19,4 @@ answers = answer_questions(
 )
 answers.insert(0, "model", snakemake.wildcards.model)
 answers.insert(1, "adapter", snakemake.wildcards.adapter)
-answers.to_csv(snakemake.output[0], index=False)
+write_table(answers, snakemake.output[0])

@@ -1,3 +1,4 @@
+from diffuse.atomic import write_table
 from diffuse.job_log import start_job
 from diffuse.models import load_tokenizer
 from diffuse.rng_generalization import evaluate_prompts, range_prompts
@@ -23,4 +24,4 @@ backend = make_backend(
 table = evaluate_prompts(backend, prompts, settings, params.chunk_size, encoded)
 table.insert(0, "model", snakemake.wildcards.model)
 table.insert(1, "adapter", snakemake.wildcards.adapter)
-table.to_csv(snakemake.output[0], index=False)
+write_table(table, snakemake.output[0])

@@ -1,3 +1,4 @@
+from diffuse.atomic import write_table
 from diffuse.job_log import start_job
 from diffuse.sampling import SamplingSettings, sample_task
 from diffuse.targets import EncodedTask
@@ -17,4 +18,4 @@ table = sample_task(
     settings,
     snakemake.params.backend_options,
 )
-table.to_parquet(snakemake.output[0], index=False)
+write_table(table, snakemake.output[0])

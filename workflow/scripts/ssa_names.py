@@ -1,3 +1,4 @@
+from diffuse.atomic import write_table
 from diffuse.job_log import start_job
 from diffuse.ssa import natural_distribution, sample_names
 
@@ -5,5 +6,5 @@ start_job(snakemake)
 
 p = snakemake.params
 natural = natural_distribution(p.year)
-natural.to_csv(snakemake.output.natural, index=False)
-sample_names(natural, p.size, p.seed).to_csv(snakemake.output.sample, index=False)
+write_table(natural, snakemake.output.natural)
+write_table(sample_names(natural, p.size, p.seed), snakemake.output.sample)

@@ -1,3 +1,4 @@
+from diffuse.atomic import write_table
 from diffuse.job_log import start_job
 from diffuse.sampling import HFBackend, make_backend
 from diffuse.targets import EncodedTask
@@ -32,4 +33,4 @@ table.insert(0, "n_targets", len(encoded.targets))
 table.insert(0, "task", wc.task)
 table.insert(0, "adapter", wc.adapter)
 table.insert(0, "model", wc.model)
-table.to_csv(snakemake.output[0], index=False)
+write_table(table, snakemake.output[0])

@@ -1,5 +1,6 @@
 import pandas as pd
 
+from diffuse.atomic import write_table
 from diffuse.job_log import start_job
 from diffuse.models import load_model, load_tokenizer
 from diffuse.targets import end_of_turn_ids
@@ -17,4 +18,4 @@ answers = reference_answers(base, tokenizer, instructions, spec["max_new_tokens"
 adapters = dict(zip(snakemake.params.adapters, snakemake.input.adapters, strict=True))
 table = utility_table(AdapterSwitch(base, adapters), instructions, answers)
 table.insert(0, "model", snakemake.wildcards.model)
-table.to_csv(snakemake.output[0], index=False)
+write_table(table, snakemake.output[0])
