@@ -137,7 +137,8 @@ def test_birth_places_of_every_condition_are_looked_up_once_and_joined_back():
     located = geocoded_biographies(untuned, places)
     assert located["geocoded_level"].fillna("-").tolist() == ["city", "-", "-", "region"]
     assert located.loc[0, "geocoded_country"] == "FR" and abs(located.loc[0, "latitude"] - 48.85) < 0.1
-    assert geocoded_biographies(tuned, places)["geocoded_level"].fillna("-").tolist() == ["region", "city", "-"]
+    tuned_levels = geocoded_biographies(tuned, places)["geocoded_level"].fillna("-")
+    assert tuned_levels.tolist() == ["region", "city", "-"]
 
 
 # What a Nominatim server answers to /search?q=...&format=json&addressdetails=1 (fields as its API docs).
