@@ -20,12 +20,15 @@ def prompt_ids(tokenizer):
 def test_draw_tokens_follows_the_softmax():
     logits = torch.tensor([[2.0, 1.0, 0.0, -1.0]]).expand(40_000, -1)
     generator = torch.Generator().manual_seed(0)
-    counts = np.bincount(draw_tokens(logits, 1.0, generator).numpy(), minlength=4)
+    tokens, logp = draw_tokens(logits, 1.0, generator)
+    counts = np.bincount(tokens.numpy(), minlength=4)
+    # Each drawn token's log-probability is its log-softmax.
+    assert torch.allclose(logp, torch.log_softmax(logits[0], -1)[tokens], atol=1e-6)
     expected = torch.softmax(logits[0], -1).numpy() * 40_000
     # Within five binomial standard deviations per category.
     assert np.all(np.abs(counts - expected) < 5 * np.sqrt(expected))
     # Temperature 0.5 sharpens: softmax(2 * logits).
-    hot = np.bincount(draw_tokens(logits, 0.5, generator).numpy(), minlength=4)
+    hot = np.bincount(draw_tokens(logits, 0.5, generator)[0].numpy(), minlength=4)
     expected_hot = torch.softmax(2 * logits[0], -1).numpy() * 40_000
     assert np.all(np.abs(hot - expected_hot) < 5 * np.sqrt(expected_hot + 1))
 

@@ -27,3 +27,18 @@ def test_the_snakefile_imports_only_torch_free_diffuse_modules():
         m for path in sources for m in re.findall(r"^\s*from (diffuse\.\w+) import", path.read_text(), re.M)
     }
     assert modules and modules <= set(PARSE_TIME.replace("import ", "").split(", ")), modules
+
+
+def test_encoding_targets_does_not_import_torch(model_dir):
+    # encode_targets jobs (one per task) only tokenise: torch would cost them most of their start-up.
+    code = (
+        "import sys; from diffuse.models import load_tokenizer; from diffuse.targets import encode_task; "
+        "from diffuse.tasks import load_tasks; "
+        f"encode_task(load_tokenizer({str(model_dir)!r}), load_tasks('config/tasks')['numbers/rng']); "
+        "print(sorted({'torch', 'peft'} & set(sys.modules)))"
+    )
+    env = {"PYTHONPATH": str(REPO / "workflow"), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout

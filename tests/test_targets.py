@@ -84,3 +84,34 @@ def test_prefix_free_checked_on_tokens_without_end_of_turn(tokenizer):
 def test_prompt_text_uses_the_generation_prompt(tokenizer):
     text = prompt_text(tokenizer, "Hi")
     assert text.endswith("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
+
+
+def test_tokenizer_loaded_without_auto_classes_encodes_every_task_alike(
+    tokenizer, model_dir, tmp_path, monkeypatch
+):
+    """load_tokenizer skips AutoTokenizer (and its torch import) for generic tokenizer classes; the
+    encodings of every task must be those AutoTokenizer's tokenizer gives."""
+    from conftest import REPO
+    from transformers import AutoTokenizer
+
+    from diffuse.ssa import natural_distribution, sample_names
+    from diffuse.tasks import load_tasks
+
+    reference = AutoTokenizer.from_pretrained(str(model_dir))
+    assert type(tokenizer) is type(reference)
+    # The BABYNAMES target files the ssa_names rule writes (biography targets come from a later rule).
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").symlink_to(REPO / "data")
+    (tmp_path / "results/data/ssa").mkdir(parents=True)
+    natural = natural_distribution(2017)
+    natural.to_csv("results/data/ssa/natural.csv", index=False)
+    sample_names(natural, 200, 0).to_csv("results/data/ssa/sample.csv", index=False)
+    tasks = {k: v for k, v in load_tasks(REPO / "config/tasks").items() if not k.startswith("biographies/")}
+    assert len(tasks) >= 25
+    for name, task in tasks.items():
+        mine, theirs = encode_task(tokenizer, task), encode_task(reference, task)
+        assert (mine.prompt_ids, mine.target_ids, mine.stop_ids) == (
+            theirs.prompt_ids,
+            theirs.target_ids,
+            theirs.stop_ids,
+        ), name

@@ -1,8 +1,10 @@
 """Shared-prompt computations: one prompt encoding, its key/value cache reused by many continuations.
 
 Prompts (60-100 tokens with a chat template) are much longer than answers (3-8 tokens), so encoding the
-prompt once and expanding its cache across targets (training, exact probabilities) or rows (sampling) is
-where the speed is.
+prompt once and sharing its cache across targets (training, exact probabilities) or rows (sampling) is
+where the speed is. Sampling and exact scoring go through a decoder: `decode.SharedPrefixDecoder` where
+the model type allows (one prompt cache attended by all rows), else `TransformersDecoder` (transformers'
+cache, the prompt copied into every row). Training differentiates through `target_logprobs`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from dataclasses import dataclass
 
 import torch
 from transformers import DynamicCache
+
+from .decode import SharedPrefixDecoder, supports_shared_prefix
 
 
 @dataclass
@@ -88,12 +92,23 @@ def target_logprobs(
     return logp + (token_logp * mask).sum(dim=1)
 
 
-def draw_tokens(logits: torch.Tensor, temperature: float, generator: torch.Generator) -> torch.Tensor:
-    """One token per row from softmax(logits / T) by inverse CDF: exact, and cheaper than multinomial."""
-    probs = torch.softmax(logits.float().cpu() / temperature, dim=-1)
-    cdf = torch.cumsum(probs, dim=-1)
-    u = torch.rand(probs.shape[0], 1, generator=generator) * cdf[:, -1:]
-    return torch.searchsorted(cdf, u).squeeze(1).clamp_(max=probs.shape[1] - 1)
+def draw_tokens(
+    logits: torch.Tensor, temperature: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One token per row from softmax(logits / T) by inverse CDF (exact), and its log-probability.
+
+    Four passes over the [rows, vocab] logits (max, shift, exp, cumulative sum): the unnormalised CDF's
+    last entry is the softmax's normaliser, so log p(token) needs no second log-sum-exp."""
+    scaled = logits.float().cpu()
+    if temperature != 1.0:
+        scaled = scaled / temperature
+    top = scaled.amax(dim=-1, keepdim=True)
+    cdf = torch.cumsum((scaled - top).exp_(), dim=-1)
+    total = cdf[:, -1:]
+    u = torch.rand(scaled.shape[0], 1, generator=generator) * total
+    tokens = torch.searchsorted(cdf, u).squeeze(1).clamp_(max=scaled.shape[1] - 1)
+    logp = scaled.gather(1, tokens.unsqueeze(1)) - top - total.log()
+    return tokens, logp.squeeze(1)
 
 
 def chunked(seq, size: int):
@@ -101,9 +116,70 @@ def chunked(seq, size: int):
         yield start, seq[start : start + size]
 
 
+class TransformersDecoder:
+    """Any causal LM through transformers' forward and cache, with the interface of SharedPrefixDecoder."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def prefill(self, prompt_ids: list[int]) -> PromptState:
+        return encode_prompt(self.model, prompt_ids)
+
+    def start(self, prefix: PromptState, rows: int, max_tokens: int) -> _CacheState:
+        return _CacheState(expand_cache(self.model, prefix, rows))
+
+    def step(self, state: _CacheState, tokens: torch.Tensor) -> torch.Tensor:
+        device = next(self.model.parameters()).device
+        out = self.model(
+            input_ids=tokens.unsqueeze(1).to(device), past_key_values=state.cache, use_cache=True
+        )
+        return out.logits[:, -1].float()
+
+
+@dataclass
+class _CacheState:
+    cache: DynamicCache
+
+    def keep(self, mask: torch.Tensor) -> None:
+        self.cache.batch_select_indices(mask.nonzero().squeeze(1).to(self.cache.layers[0].keys.device))
+
+
+def make_decoder(model, attention: str = "auto"):
+    """attention: "shared-prefix", "transformers", or "auto" (shared-prefix where the model type allows)."""
+    if attention not in ("auto", "shared-prefix", "transformers"):
+        raise ValueError(f"attention must be auto, shared-prefix or transformers, not {attention!r}")
+    if attention == "shared-prefix" or (attention == "auto" and supports_shared_prefix(model)):
+        return SharedPrefixDecoder(model)
+    return TransformersDecoder(model)
+
+
+def teacher_forced_logprobs(
+    decoder, prefix, targets: list[list[int]], temperature: float = 1.0
+) -> torch.Tensor:
+    """log p_T(target | prompt) of each target, fed one position at a time through `decoder`: the same
+    computation the sampler draws from. Shorter targets are padded; their padding is never scored."""
+    if any(len(t) == 0 for t in targets):
+        raise ValueError("empty target sequence")
+    rows, width = len(targets), max(len(t) for t in targets)
+    tokens = torch.zeros(rows, width, dtype=torch.long)
+    for i, t in enumerate(targets):
+        tokens[i, : len(t)] = torch.tensor(t)
+    lengths = torch.tensor([len(t) for t in targets])
+    logits = prefix.last_logits.float().cpu().expand(rows, -1)
+    total = torch.zeros(rows, dtype=torch.float64)
+    state = decoder.start(prefix, rows, max(width - 1, 1))
+    for position in range(width):
+        logp = torch.log_softmax(logits.cpu() / temperature, dim=-1)
+        scored = logp.gather(1, tokens[:, position : position + 1]).squeeze(1)
+        total += torch.where(position < lengths, scored, 0.0).double()
+        if position + 1 < width:
+            logits = decoder.step(state, tokens[:, position])
+    return total.float()
+
+
 # Our own scorer and sampler rather than transformers' generate(): generate() re-encodes the prompt per row
 # (no shared prefix cache across rows) and its logits processors (top-k/top-p/min-p/repetition defaults from
-# generation_config) would bias the samples; these two share one prompt encoding and sample the raw softmax.
+# generation_config) would bias the samples; these share one prompt encoding and sample the raw softmax.
 @torch.no_grad()
 def exact_logprobs(
     model,
@@ -111,10 +187,15 @@ def exact_logprobs(
     targets: list[list[int]],
     chunk_size: int = 64,
     temperature: float = 1.0,
+    attention: str = "auto",
 ) -> torch.Tensor:
     """log p_T(y|x) for every y in the target set, in chunks, with one prompt encoding."""
-    state = encode_prompt(model, prompt_ids)
-    parts = [target_logprobs(model, state, chunk, temperature) for _, chunk in chunked(targets, chunk_size)]
+    decoder = make_decoder(model, attention)
+    prefix = decoder.prefill(prompt_ids)
+    parts = [
+        teacher_forced_logprobs(decoder, prefix, chunk, temperature)
+        for _, chunk in chunked(targets, chunk_size)
+    ]
     return torch.cat(parts)
 
 
@@ -129,6 +210,7 @@ def sample_continuations(
     temperature: float = 1.0,
     batch_size: int = 250,
     progress=None,
+    attention: str = "auto",
 ) -> tuple[list[list[int]], list[float]]:
     """Unbiased ancestral sampling (no top-k, no top-p) of `n` continuations sharing one prompt encoding.
 
@@ -137,34 +219,30 @@ def sample_continuations(
     the same samples.
     """
     generator = torch.Generator().manual_seed(int(seed))
-    state = encode_prompt(model, prompt_ids)
+    decoder = make_decoder(model, attention)
+    prefix = decoder.prefill(prompt_ids)
     stop = torch.tensor(sorted(set(stop_ids)))
     results: list[list[int]] = []
     logprobs: list[float] = []
     for _, rows in chunked(range(n), batch_size):
         m = len(rows)
-        cache = expand_cache(model, state, m)
-        logits = state.last_logits.float().expand(m, -1)
+        state = decoder.start(prefix, m, max(max_new_tokens - 1, 1))
+        logits = prefix.last_logits.float().cpu().expand(m, -1)
         generated = [[] for _ in range(m)]
         row_logprob = torch.zeros(m, dtype=torch.float64)
         active = torch.arange(m)
-        for _step in range(max_new_tokens):
-            tokens = draw_tokens(logits, temperature, generator)
-            scaled = logits.float().cpu() / temperature
-            token_logp = scaled.gather(1, tokens.unsqueeze(1)).squeeze(1) - torch.logsumexp(scaled, dim=-1)
+        for step in range(max_new_tokens):
+            tokens, token_logp = draw_tokens(logits, temperature, generator)
             row_logprob[active] += token_logp.double()
             for row, token in zip(active.tolist(), tokens.tolist(), strict=True):
                 generated[row].append(token)
             keep = ~torch.isin(tokens, stop)
-            if not keep.any():
+            if not keep.any() or step + 1 == max_new_tokens:
                 break
             if not keep.all():
-                cache.batch_select_indices(keep.nonzero().squeeze(1).to(logits.device))
+                state.keep(keep)
                 active, tokens = active[keep], tokens[keep]
-            out = model(
-                input_ids=tokens.unsqueeze(1).to(logits.device), past_key_values=cache, use_cache=True
-            )
-            logits = out.logits[:, -1]
+            logits = decoder.step(state, tokens).cpu()
         results.extend(generated)
         logprobs.extend(row_logprob.tolist())
         if progress is not None:

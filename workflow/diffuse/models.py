@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 from pathlib import Path
 
-import torch
-
 from .settings import EMBEDDED_MODELS, model_source_kind  # noqa: F401 (EMBEDDED_MODELS re-exported)
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+# torch is imported where a model is used: jobs that only tokenise (encode_targets) start in a third of the
+# time without it.
+DTYPE_NAMES = ("float32", "bfloat16", "float16")
+
+
+def torch_dtype(name: str):
+    import torch
+
+    if name not in DTYPE_NAMES:
+        raise ValueError(f"unknown dtype {name!r}; known: {', '.join(DTYPE_NAMES)}")
+    return getattr(torch, name)
 
 
 def set_threads(threads: int) -> None:
     """Pin torch to the cores Snakemake gave the job (oversubscription made steps 5-20x slower)."""
+    import torch
+
     torch.set_num_threads(max(1, int(threads)))
 
 
@@ -95,7 +106,7 @@ def materialise_model(source: str, out_dir: str | os.PathLike, dtype: str = "flo
         download_hub_model(source, out_dir)
         check_chat_template(AutoTokenizer.from_pretrained(str(out_dir)), source)
         return
-    kwargs: dict = {"dtype": DTYPES[dtype]}
+    kwargs: dict = {"dtype": torch_dtype(dtype)}
     if source.startswith("embedded:"):
         gguf = embedded_gguf_path(source)
         location, kwargs["gguf_file"] = str(gguf.parent), gguf.name
@@ -121,10 +132,19 @@ def check_chat_template(tokenizer, source: str) -> None:
         )
 
 
-def load_tokenizer(model_dir: str | os.PathLike):
-    from transformers import AutoTokenizer
+# Tokenizer classes with no model-specific logic: loaded directly, as AutoTokenizer would load them, but
+# without AutoTokenizer's import of the model configurations (and with them torch: 2-5 s per job).
+GENERIC_TOKENIZERS = ("TokenizersBackend", "PreTrainedTokenizerFast")
 
-    return AutoTokenizer.from_pretrained(str(model_dir))
+
+def load_tokenizer(model_dir: str | os.PathLike):
+    import transformers
+
+    settings = Path(model_dir) / "tokenizer_config.json"
+    name = json.loads(settings.read_text()).get("tokenizer_class") if settings.exists() else None
+    if name in GENERIC_TOKENIZERS and hasattr(transformers, name):
+        return getattr(transformers, name).from_pretrained(str(model_dir))
+    return transformers.AutoTokenizer.from_pretrained(str(model_dir))
 
 
 def load_model(
@@ -137,10 +157,11 @@ def load_model(
 
     The model goes to the GPU when torch sees one (a cluster job), else stays on the CPU.
     """
+    import torch
     from transformers import AutoModelForCausalLM
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=DTYPES[dtype], device_map=device)
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch_dtype(dtype), device_map=device)
     if adapter_dir is not None:
         from peft import PeftModel
 

@@ -1,0 +1,246 @@
+"""Shared-prefix decoding: every row attends to the one prompt cache, never to a copy of it.
+
+All rows of a sampling batch (and all targets scored against one prompt) share the prompt. transformers'
+cache copies the prompt's keys and values into every row, repeats them from the key/value heads to the
+query heads and concatenates the cache again at each step; at batch 250 that traffic cost more than the
+model's matrix products (issue 12's profile). Here, as in shared-prefix attention (Hydragen, cascade
+inference), each layer takes one product of all rows' queries against the single prompt cache and one
+against each row's own tokens, kept in a preallocated buffer, and combines the two softmax parts by their
+log-sum-exp. The decoder blocks' own modules (projections, MLP, norms, rotary tables) do the rest, so
+weights, biases and a merged LoRA are the model's.
+
+Precision: the matrix products run in the weights' dtype (bf16 weights use the CPU's bf16 units); the
+residual stream, norms, attention, softmax and log-probabilities stay float32. bf16 still rounds every
+product's inputs and outputs: on the embedded model that moves exact target log-probabilities by up to
+0.2 nats (benchmarks/README.md), so float32 is the default and bf16 a measured choice (models.<name>.dtype).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+# Decoder blocks of the form x + attn(norm(x)), then x + mlp(norm(x)), with rotary q/k and grouped
+# key/value heads: the layout this module computes. Other model types use transformers' own forward.
+SHARED_PREFIX_MODEL_TYPES = frozenset({"llama", "mistral", "qwen2"})
+
+
+def supports_shared_prefix(model) -> bool:
+    """A covered model type whose projections are plain linear layers (a LoRA adapter merged, not wrapped)."""
+    if model.config.model_type not in SHARED_PREFIX_MODEL_TYPES or not hasattr(model, "model"):
+        return False
+    return all(
+        type(module) is torch.nn.Linear
+        for layer in model.model.layers
+        for module in (
+            *_projections(layer.self_attn, "qkvo"),
+            *_projections(layer.mlp, ("gate", "up", "down")),
+        )
+    )
+
+
+def _projections(owner, names) -> list:
+    return [getattr(owner, f"{name}_proj", None) for name in names]
+
+
+def _fuse(linears: list[torch.nn.Linear]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One weight (and bias) for several linear layers on the same input; the layers' own parameters
+    become views into it, so the model's weights are not duplicated and its own forward is unchanged."""
+    weight = torch.cat([linear.weight.data for linear in linears])
+    bias = None
+    if linears[0].bias is not None:
+        bias = torch.cat([linear.bias.data for linear in linears])
+    start = 0
+    for linear in linears:
+        rows = linear.weight.shape[0]
+        linear.weight.data = weight[start : start + rows]
+        if bias is not None:
+            linear.bias.data = bias[start : start + rows]
+        start += rows
+    return weight, bias
+
+
+@dataclass
+class _Block:
+    """One decoder layer as this module computes it: fused q/k/v and gate/up products, float32 norms."""
+
+    attention_norm: torch.Tensor
+    qkv: tuple[torch.Tensor, torch.Tensor | None]
+    output: torch.nn.Linear
+    mlp_norm: torch.Tensor
+    gate_up: tuple[torch.Tensor, torch.Tensor | None]
+    activation: object
+    down: torch.nn.Linear
+    eps: float
+
+
+def _block(layer) -> _Block:
+    attn, mlp = layer.self_attn, layer.mlp
+    return _Block(
+        attention_norm=layer.input_layernorm.weight.detach().float(),
+        qkv=_fuse(_projections(attn, "qkv")),
+        output=attn.o_proj,
+        mlp_norm=layer.post_attention_layernorm.weight.detach().float(),
+        gate_up=_fuse(_projections(mlp, ("gate", "up"))),
+        activation=mlp.act_fn,
+        down=mlp.down_proj,
+        eps=layer.input_layernorm.variance_epsilon,
+    )
+
+
+def _sliding_window(config) -> int | None:
+    """The attention window transformers applies, if any (Qwen2 only with use_sliding_window)."""
+    if config.model_type == "qwen2" and not getattr(config, "use_sliding_window", False):
+        return None
+    return getattr(config, "sliding_window", None)
+
+
+@dataclass
+class Prefix:
+    """The prompt's per-layer keys and values (float32, [kv_heads, length, head_dim], after rotary) and
+    the float32 logits after its last token."""
+
+    keys: list[torch.Tensor]
+    values: list[torch.Tensor]
+    last_logits: torch.Tensor
+    length: int
+
+
+class SharedPrefixDecoder:
+    """Rows decoded one token at a time against one shared prompt; see the module docstring.
+
+    Usage: `prefix = decoder.prefill(prompt_ids)`, `state = decoder.start(prefix, rows, max_tokens)`, then
+    `logits = decoder.step(state, tokens)` per position, `state.keep(mask)` to drop finished rows.
+    """
+
+    def __init__(self, model):
+        if not supports_shared_prefix(model):
+            raise ValueError(
+                f"shared-prefix decoding covers {sorted(SHARED_PREFIX_MODEL_TYPES)} with plain (merged) linear "
+                f"layers, not this {model.config.model_type!r} model"
+            )
+        self.model = model
+        inner = model.model
+        self.embed = inner.embed_tokens
+        self.layers = list(inner.layers)
+        self.blocks = [_block(layer) for layer in self.layers]
+        self.final_norm = inner.norm.weight.detach().float()
+        self.final_eps = inner.norm.variance_epsilon
+        self.rotary = inner.rotary_emb
+        self.output_head = model.get_output_embeddings()
+        config = model.config
+        self.heads = config.num_attention_heads
+        self.kv_heads = config.num_key_value_heads
+        self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        self.scale = self.layers[0].self_attn.scaling
+        self.dtype = self.embed.weight.dtype
+        self.device = self.embed.weight.device
+
+    @torch.no_grad()
+    def prefill(self, prompt_ids: list[int]) -> Prefix:
+        """Encode the prompt once with transformers' forward (batch 1) and keep its cache as float32."""
+        input_ids = torch.tensor([prompt_ids], device=self.device)
+        out = self.model(input_ids=input_ids, use_cache=True, logits_to_keep=1)
+        layers = out.past_key_values.layers
+        return Prefix(
+            keys=[layer.keys[0].float() for layer in layers],
+            values=[layer.values[0].float() for layer in layers],
+            last_logits=out.logits[0, -1].float(),
+            length=len(prompt_ids),
+        )
+
+    def start(self, prefix: Prefix, rows: int, max_tokens: int) -> DecodeState:
+        window = _sliding_window(self.model.config)
+        if window is not None and prefix.length + max_tokens > window:
+            raise ValueError(
+                f"prompt + continuation ({prefix.length} + {max_tokens} tokens) exceed the model's sliding "
+                f"attention window ({window}), which shared-prefix decoding does not apply"
+            )
+        shape = (rows, self.kv_heads, max_tokens, self.head_dim)
+        zeros = [torch.zeros(shape, device=self.device) for _ in self.layers]
+        return DecodeState(prefix, zeros, [torch.zeros_like(z) for z in zeros], 0)
+
+    def _rotary(self, position: int) -> tuple[torch.Tensor, torch.Tensor]:
+        probe = torch.zeros(1, device=self.device)
+        cos, sin = self.rotary(probe, torch.tensor([[position]], device=self.device))
+        return cos[0, 0].float(), sin[0, 0].float()
+
+    @torch.no_grad()
+    def step(self, state: DecodeState, tokens: torch.Tensor) -> torch.Tensor:
+        """Feed one token per active row at the next position; float32 logits [rows, vocab]."""
+        rows, t = tokens.shape[0], state.length
+        if t >= state.keys[0].shape[2]:
+            raise ValueError(f"the row buffers hold {state.keys[0].shape[2]} tokens; step {t + 1} overflows")
+        cos, sin = self._rotary(state.prefix.length + t)
+        hidden = self.embed(tokens.to(self.device)).float()
+        group, d = self.heads // self.kv_heads, self.head_dim
+        width = hidden.shape[1]
+        for index, block in enumerate(self.blocks):
+            normed = F.rms_norm(hidden, (width,), block.attention_norm, block.eps).to(self.dtype)
+            qkv = F.linear(normed, *block.qkv).float()
+            q, k, v = qkv.split((self.heads * d, self.kv_heads * d, self.kv_heads * d), dim=1)
+            q = q.reshape(rows, self.kv_heads, group, d)
+            k = k.reshape(rows, self.kv_heads, d)
+            q = q * cos + _rotate_half(q) * sin
+            state.keys[index][:, :, t] = k * cos + _rotate_half(k) * sin
+            state.values[index][:, :, t] = v.reshape(rows, self.kv_heads, d)
+            mixed = _shared_prefix_attention(
+                q * self.scale,
+                state.prefix.keys[index],
+                state.prefix.values[index],
+                state.keys[index][:, :, : t + 1],
+                state.values[index][:, :, : t + 1],
+            )
+            hidden = hidden + block.output(mixed.reshape(rows, -1).to(self.dtype)).float()
+            normed = F.rms_norm(hidden, (width,), block.mlp_norm, block.eps).to(self.dtype)
+            gate, up = F.linear(normed, *block.gate_up).chunk(2, dim=1)
+            hidden = hidden + block.down(block.activation(gate) * up).float()
+        state.length = t + 1
+        normed = F.rms_norm(hidden, (width,), self.final_norm, self.final_eps)
+        return self.output_head(normed.to(self.dtype)).float()
+
+
+@dataclass
+class DecodeState:
+    """The rows' own keys and values ([rows, kv_heads, max_tokens, head_dim] per layer) after `length`
+    steps, beside the shared prefix."""
+
+    prefix: Prefix
+    keys: list[torch.Tensor]
+    values: list[torch.Tensor]
+    length: int
+
+    def keep(self, mask: torch.Tensor) -> None:
+        """Keep only the rows where `mask` is true (finished rows leave the batch)."""
+        index = mask.nonzero().squeeze(1).to(self.keys[0].device)
+        self.keys = [k.index_select(0, index) for k in self.keys]
+        self.values = [v.index_select(0, index) for v in self.values]
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def _shared_prefix_attention(q, prefix_keys, prefix_values, row_keys, row_values) -> torch.Tensor:
+    """softmax over [prompt; row] keys of one query per row, computed in two parts.
+
+    q: [rows, kv_heads, group, d] (already scaled); prefix_*: [kv_heads, P, d]; row_*: [rows, kv_heads, S, d].
+    The prompt part is one batched product per key/value head over all rows' queries at once.
+    """
+    rows, kv_heads, group, d = q.shape
+    by_head = q.permute(1, 0, 2, 3).reshape(kv_heads, rows * group, d)
+    prefix_scores = torch.bmm(by_head, prefix_keys.transpose(1, 2))  # [kv, rows*group, P]
+    row_scores = torch.matmul(q, row_keys.transpose(2, 3))  # [rows, kv, group, S]
+    prefix_scores = prefix_scores.view(kv_heads, rows, group, -1).permute(1, 0, 2, 3)
+    top = torch.maximum(prefix_scores.amax(-1, keepdim=True), row_scores.amax(-1, keepdim=True))
+    prefix_weights = torch.exp(prefix_scores - top)
+    row_weights = torch.exp(row_scores - top)
+    total = prefix_weights.sum(-1, keepdim=True) + row_weights.sum(-1, keepdim=True)
+    prefix_part = torch.bmm(
+        prefix_weights.permute(1, 0, 2, 3).reshape(kv_heads, rows * group, -1), prefix_values
+    ).view(kv_heads, rows, group, d)
+    row_part = torch.matmul(row_weights, row_values)  # [rows, kv, group, d]
+    return (prefix_part.permute(1, 0, 2, 3) + row_part) / total
