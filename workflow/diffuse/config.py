@@ -61,6 +61,11 @@ def check_config(config: dict, root: str | Path = ".") -> dict[str, Task]:
     for name in config.get("models_to_run", []):
         if name not in config["models"]:
             raise ConfigError(f"models_to_run: unknown model {name!r}; known: {sorted(config['models'])}")
+    if config["sampling"].get("method") == "tree" and config["sampling"]["backend"] != "hf":
+        raise ConfigError(
+            "sampling.method: tree sampling runs on the hf backend; vLLM shares prefixes by its own prefix "
+            "cache (use method: ancestral with backend: vllm)"
+        )
     trainsets = all_trainsets(config, tasks)
     check_lora_modules(config, trainsets, root)
     if config["experiments"].get("leave_one_out"):

@@ -214,7 +214,11 @@ class DecodeState:
 
     def keep(self, mask: torch.Tensor) -> None:
         """Keep only the rows where `mask` is true (finished rows leave the batch)."""
-        index = mask.nonzero().squeeze(1).to(self.keys[0].device)
+        self.select(mask.nonzero().squeeze(1))
+
+    def select(self, index: torch.Tensor) -> None:
+        """Row i becomes the old row index[i] (rows may repeat: a prefix shared by its continuations)."""
+        index = index.to(self.keys[0].device)
         self.keys = [k.index_select(0, index) for k in self.keys]
         self.values = [v.index_select(0, index) for v in self.values]
 

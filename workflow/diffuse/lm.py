@@ -141,7 +141,10 @@ class _CacheState:
     cache: DynamicCache
 
     def keep(self, mask: torch.Tensor) -> None:
-        self.cache.batch_select_indices(mask.nonzero().squeeze(1).to(self.cache.layers[0].keys.device))
+        self.select(mask.nonzero().squeeze(1))
+
+    def select(self, index: torch.Tensor) -> None:
+        self.cache.batch_select_indices(index.to(self.cache.layers[0].keys.device))
 
 
 def make_decoder(model, attention: str = "auto"):
@@ -248,3 +251,81 @@ def sample_continuations(
         if progress is not None:
             progress.update(m)
     return results, logprobs
+
+
+@torch.no_grad()
+def tree_sample_continuations(
+    model,
+    prompt_ids: list[int],
+    n: int,
+    seed: int,
+    max_new_tokens: int,
+    stop_ids: list[int],
+    temperature: float = 1.0,
+    batch_size: int = 250,
+    progress=None,
+    attention: str = "auto",
+) -> tuple[list[list[int]], list[float]]:
+    """`n` continuations distributed exactly as `sample_continuations` draws them, computing each distinct
+    prefix once: a node holding c rows splits them among its next tokens by one multinomial draw, c
+    categorical draws from the node's softmax, so rows that share a prefix share its forward passes.
+
+    Rows go in groups of `batch_size` (each group a tree of its own: independent rows, so still exact)
+    and come out in a seeded random order, so any prefix of the rows is an i.i.d. sample as well. Pays
+    where rows repeat each other (tuned models); untuned rows diverge at once and cost what they did.
+    """
+    generator = torch.Generator().manual_seed(int(seed))
+    decoder = make_decoder(model, attention)
+    prefix = decoder.prefill(prompt_ids)
+    stop = set(stop_ids)
+    finished: list[tuple[list[int], float, int]] = []
+    for _, rows in chunked(range(n), batch_size):
+        state = decoder.start(prefix, 1, max(max_new_tokens - 1, 1))
+        logits = prefix.last_logits.float().cpu().unsqueeze(0)
+        nodes: list[tuple[list[int], float]] = [([], 0.0)]
+        counts = torch.tensor([len(rows)])
+        for step in range(max_new_tokens):
+            parents, tokens, child_counts, logp = _split_counts(logits, counts, temperature, generator)
+            going_on = []
+            for parent, token, count, token_logp in zip(
+                parents.tolist(), tokens.tolist(), child_counts.tolist(), logp.tolist(), strict=True
+            ):
+                sequence, total = nodes[parent]
+                child = (sequence + [token], total + token_logp)
+                if token in stop or step + 1 == max_new_tokens:
+                    finished.append((*child, count))
+                else:
+                    going_on.append((parent, token, count, child))
+            if not going_on:
+                break
+            state.select(torch.tensor([g[0] for g in going_on]))
+            nodes = [g[3] for g in going_on]
+            counts = torch.tensor([g[2] for g in going_on])
+            logits = decoder.step(state, torch.tensor([g[1] for g in going_on])).cpu()
+        if progress is not None:
+            progress.update(len(rows))
+    results = [(sequence, total) for sequence, total, count in finished for _ in range(count)]
+    order = torch.randperm(len(results), generator=generator).tolist()
+    return [results[i][0] for i in order], [results[i][1] for i in order]
+
+
+def _split_counts(logits: torch.Tensor, counts: torch.Tensor, temperature: float, generator: torch.Generator):
+    """Each node's rows split among its next tokens: counts[i] categorical draws (inverse CDF, as
+    draw_tokens) from softmax(logits[i] / T), one CDF per node. Returns, per distinct (node, token) drawn:
+    the node, the token, its row count and log p(token)."""
+    scaled = logits.float()
+    if temperature != 1.0:
+        scaled = scaled / temperature
+    nodes, vocab = scaled.shape
+    top = scaled.amax(dim=-1, keepdim=True)
+    cdf = torch.cumsum((scaled - top).exp_(), dim=-1)
+    total = cdf[:, -1:]
+    slots = int(counts.max())
+    u = torch.rand(nodes, slots, generator=generator) * total
+    drawn = torch.searchsorted(cdf, u).clamp_(max=vocab - 1)
+    used = torch.arange(slots).unsqueeze(0) < counts.unsqueeze(1)
+    node_of_draw = torch.arange(nodes).unsqueeze(1).expand(nodes, slots)[used]
+    pairs, child_counts = torch.unique(node_of_draw * vocab + drawn[used], return_counts=True)
+    parents, tokens = pairs // vocab, pairs % vocab
+    logp = scaled[parents, tokens] - top[parents, 0] - total[parents, 0].log()
+    return parents, tokens, child_counts, logp.double()

@@ -30,6 +30,7 @@ class SamplingSettings:
     max_new_tokens: int = 32
     batch_size: int = 250
     dtype: str = "float32"
+    method: str = "ancestral"  # or "tree": the same distribution, shared prefixes computed once (hf backend)
 
     @classmethod
     def from_config(cls, block: dict, dtype: str = "float32") -> SamplingSettings:
@@ -41,6 +42,7 @@ class SamplingSettings:
             max_new_tokens=block["max_new_tokens"],
             batch_size=block["batch_size"],
             dtype=dtype,
+            method=block.get("method", "ancestral"),
         )
 
 
@@ -59,10 +61,11 @@ class HFBackend:
         """Token sequences (each ending at its stop token, if reached) and their log-probabilities."""
         from tqdm.auto import tqdm
 
-        from .lm import sample_continuations
+        from .lm import sample_continuations, tree_sample_continuations
 
+        sampler = tree_sample_continuations if settings.method == "tree" else sample_continuations
         with tqdm(total=settings.n, desc=desc, unit="row", mininterval=1.0) as bar:
-            return sample_continuations(
+            return sampler(
                 self.model,
                 prompt_ids,
                 n=settings.n,
