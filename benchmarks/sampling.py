@@ -37,7 +37,7 @@ import torch
 from results_table import write_results
 from scipy import stats
 
-from diffuse.lm import exact_logprobs, sample_continuations, tree_sample_continuations
+from diffuse.lm import exact_logprobs, sample_continuations
 from diffuse.models import load_model, load_tokenizer, materialise_model, set_threads
 from diffuse.sampling import SamplingSettings, VLLMBackend, parse_samples
 from diffuse.targets import encode_task
@@ -98,9 +98,9 @@ def run_method(method, dtype, model_dir, encoded, args):
                 model, encoded.prompt_ids, args.n, args.max_new_tokens, encoded.stop_ids[-1], 250, seed=0
             )
     elif method == "tree":
-        sequences, _ = tree_sample_continuations(
+        sequences, _ = sample_continuations(
             model, encoded.prompt_ids, args.n, seed=0, max_new_tokens=args.max_new_tokens,
-            stop_ids=encoded.stop_ids, batch_size=args.batch_size,
+            stop_ids=encoded.stop_ids, batch_size=args.batch_size, method="tree",
         )  # fmt: skip
     else:
         attention = "shared-prefix" if method == "shared-prefix" else "transformers"

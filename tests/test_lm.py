@@ -99,10 +99,10 @@ def test_exact_logprobs_at_a_temperature_match_a_naive_softmax(model, tokenizer,
 
 
 def test_tree_sampled_logprobs_match_exact_scoring(model, prompt_ids):
-    from diffuse.lm import exact_logprobs, tree_sample_continuations
+    from diffuse.lm import exact_logprobs
 
-    sequences, logprobs = tree_sample_continuations(
-        model, prompt_ids, n=60, seed=5, max_new_tokens=6, stop_ids=[2], batch_size=25
+    sequences, logprobs = sample_continuations(
+        model, prompt_ids, n=60, seed=5, max_new_tokens=6, stop_ids=[2], batch_size=25, method="tree"
     )
     assert len(sequences) == 60 and all(1 <= len(s) <= 6 for s in sequences)
     assert all(s[-1] == 2 or len(s) == 6 for s in sequences)
@@ -110,7 +110,7 @@ def test_tree_sampled_logprobs_match_exact_scoring(model, prompt_ids):
     scored = exact_logprobs(model, prompt_ids, [list(s) for s in distinct]).tolist()
     exact = dict(zip(distinct, scored, strict=True))
     assert max(abs(lp - exact[tuple(s)]) for s, lp in zip(sequences, logprobs, strict=True)) < 1e-3
-    again, _ = tree_sample_continuations(
-        model, prompt_ids, n=60, seed=5, max_new_tokens=6, stop_ids=[2], batch_size=25
+    again, _ = sample_continuations(
+        model, prompt_ids, n=60, seed=5, max_new_tokens=6, stop_ids=[2], batch_size=25, method="tree"
     )
     assert again == sequences

@@ -13,7 +13,7 @@ import pytest
 import torch
 from conftest import REPO
 
-from diffuse.lm import exact_logprobs, sample_continuations, tree_sample_continuations
+from diffuse.lm import exact_logprobs, sample_continuations
 from diffuse.metrics import chisquare_fit
 from diffuse.targets import encode_task
 from diffuse.tasks import load_tasks
@@ -24,8 +24,7 @@ TOP = 6
 
 @pytest.fixture(scope="module", params=["ancestral:500", "tree:5000", "tree:700"])
 def rng_draws(model, tokenizer, request):
-    name, batch_size = request.param.split(":")
-    sampler = {"ancestral": sample_continuations, "tree": tree_sample_continuations}[name]
+    method, batch_size = request.param.split(":")
     task = load_tasks(REPO / "config" / "tasks")["numbers/rng"]
     encoded = encode_task(tokenizer, task)
     prompt = encoded.prompt_ids
@@ -38,9 +37,10 @@ def rng_draws(model, tokenizer, request):
     # Rows that stop after one token are outside the set, so they fall in "other" with the rest.
     pairs = [(a, b) for a in top_next(prompt) if a not in encoded.stop_ids for b in top_next(prompt + [a])]
     exact = np.exp(exact_logprobs(model, prompt, [list(p) for p in pairs]).numpy())
-    sequences, _ = sampler(
-        model, prompt, n=N, seed=11, max_new_tokens=2, stop_ids=encoded.stop_ids, batch_size=int(batch_size)
-    )
+    sequences, _ = sample_continuations(
+        model, prompt, n=N, seed=11, max_new_tokens=2, stop_ids=encoded.stop_ids, batch_size=int(batch_size),
+        method=method,
+    )  # fmt: skip
     index = set(pairs)
     counts = Counter(tuple(s) if tuple(s) in index else "other" for s in sequences)
     return counts, dict(zip(pairs, exact.tolist(), strict=True))

@@ -158,14 +158,21 @@ def cancel_when_running(env: dict, rule: str, after_s: int, timeout: float = 300
 SQUEUE = shutil.which("squeue") or "/usr/bin/squeue"
 
 
-def start_snakemake(tree: Path, *args: str, env: dict):
+def run_cancelling_the_sample_job(tree: Path, root: Path, run_env: dict, env: dict) -> tuple[int, str]:
+    """Snakemake on SAMPLE (in `run_env`), its sample job scancelled 4 s into its run; (exit code, log)."""
     import subprocess
     import sys
 
-    return subprocess.Popen(
-        [sys.executable, "-m", "snakemake", *args], cwd=tree, env={**os.environ, **env},
+    run = subprocess.Popen(
+        [sys.executable, "-m", "snakemake", SAMPLE, *slurm_args(root)], cwd=tree, env={**os.environ, **run_env},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
+    try:
+        cancel_when_running(env, "sample", after_s=4)
+        log, _ = run.communicate(timeout=900)
+    finally:
+        run.kill()
+    return run.returncode, log
 
 
 def test_a_job_over_its_memory_limit_is_retried_with_more(slurm_run, cluster, smoke_run, tmp_path):
@@ -191,13 +198,8 @@ def test_a_job_over_its_memory_limit_is_retried_with_more(slurm_run, cluster, sm
 def test_a_job_cancelled_midway_is_retried(slurm_run, cluster, smoke_run):
     root, env = cluster
     tree, _ = slurm_run
-    run = start_snakemake(tree, SAMPLE, *slurm_args(root), env=env)
-    try:
-        cancel_when_running(env, "sample", after_s=4)
-        log, _ = run.communicate(timeout=900)
-    finally:
-        run.kill()
-    assert run.returncode == 0, log[-6000:]
+    returncode, log = run_cancelling_the_sample_job(tree, root, env, env)
+    assert returncode == 0, log[-6000:]
     assert "SLURM status is: 'CANCELLED'" in log, log[-6000:]
     assert len(sbatch_calls(log)["sample"]) == 2, sbatch_calls(log)
     assert_same_as_local(tree, smoke_run, SAMPLE)
@@ -214,13 +216,8 @@ def test_an_unknown_state_is_not_taken_for_success(slurm_run, cluster, smoke_run
     (shim / "squeue").write_text(f"#!/bin/sh\n{SQUEUE} \"$@\" | sed 's/|CANCELLED$/|UNKNOWN/'\n")
     (shim / "squeue").chmod(0o755)
     shimmed = {**env, "PATH": f"{shim}:{os.environ['PATH']}"}
-    run = start_snakemake(tree, SAMPLE, *slurm_args(root), env=shimmed)
-    try:
-        cancel_when_running(env, "sample", after_s=4)
-        log, _ = run.communicate(timeout=900)
-    finally:
-        run.kill()
-    assert run.returncode == 0, log[-6000:]
+    returncode, log = run_cancelling_the_sample_job(tree, root, shimmed, env)
+    assert returncode == 0, log[-6000:]
     assert "CANCELLED" not in log and "MissingOutputException" in log, log[-6000:]
     assert len(sbatch_calls(log)["sample"]) == 2, sbatch_calls(log)
     assert_same_as_local(tree, smoke_run, SAMPLE)

@@ -214,16 +214,24 @@ def sample_continuations(
     batch_size: int = 250,
     progress=None,
     attention: str = "auto",
+    method: str = "ancestral",
 ) -> tuple[list[list[int]], list[float]]:
-    """Unbiased ancestral sampling (no top-k, no top-p) of `n` continuations sharing one prompt encoding.
+    """Unbiased sampling (no top-k, no top-p) of `n` continuations sharing one prompt encoding.
 
     Rows stop at a stop token (kept in the output) or after `max_new_tokens`. Returns the token sequences
     and each one's log-probability under the sampling distribution. The same seed, n and batch_size give
-    the same samples.
+    the same samples. method: "ancestral" (rows drawn token by token, `batch_size` at a time) or "tree"
+    (the same distribution, each distinct prefix computed once: `_tree_samples`).
     """
+    if method not in ("ancestral", "tree"):
+        raise ValueError(f"sampling method must be ancestral or tree, not {method!r}")
     generator = torch.Generator().manual_seed(int(seed))
     decoder = make_decoder(model, attention)
     prefix = decoder.prefill(prompt_ids)
+    if method == "tree":
+        return _tree_samples(
+            decoder, prefix, n, generator, max_new_tokens, set(stop_ids), temperature, batch_size, progress
+        )
     stop = torch.tensor(sorted(set(stop_ids)))
     results: list[list[int]] = []
     logprobs: list[float] = []
@@ -253,20 +261,8 @@ def sample_continuations(
     return results, logprobs
 
 
-@torch.no_grad()
-def tree_sample_continuations(
-    model,
-    prompt_ids: list[int],
-    n: int,
-    seed: int,
-    max_new_tokens: int,
-    stop_ids: list[int],
-    temperature: float = 1.0,
-    batch_size: int = 250,
-    progress=None,
-    attention: str = "auto",
-) -> tuple[list[list[int]], list[float]]:
-    """`n` continuations distributed exactly as `sample_continuations` draws them, computing each distinct
+def _tree_samples(decoder, prefix, n, generator, max_new_tokens, stop, temperature, batch_size, progress):
+    """`n` continuations distributed exactly as ancestral sampling draws them, computing each distinct
     prefix once: a node holding c rows splits them among its next tokens by one multinomial draw, c
     categorical draws from the node's softmax, so rows that share a prefix share its forward passes.
 
@@ -274,10 +270,6 @@ def tree_sample_continuations(
     and come out in a seeded random order, so any prefix of the rows is an i.i.d. sample as well. Pays
     where rows repeat each other (tuned models); untuned rows diverge at once and cost what they did.
     """
-    generator = torch.Generator().manual_seed(int(seed))
-    decoder = make_decoder(model, attention)
-    prefix = decoder.prefill(prompt_ids)
-    stop = set(stop_ids)
     finished: list[tuple[list[int], float, int]] = []
     for _, rows in chunked(range(n), batch_size):
         state = decoder.start(prefix, 1, max(max_new_tokens - 1, 1))

@@ -61,11 +61,10 @@ class HFBackend:
         """Token sequences (each ending at its stop token, if reached) and their log-probabilities."""
         from tqdm.auto import tqdm
 
-        from .lm import sample_continuations, tree_sample_continuations
+        from .lm import sample_continuations
 
-        sampler = tree_sample_continuations if settings.method == "tree" else sample_continuations
         with tqdm(total=settings.n, desc=desc, unit="row", mininterval=1.0) as bar:
-            return sampler(
+            return sample_continuations(
                 self.model,
                 prompt_ids,
                 n=settings.n,
@@ -75,6 +74,7 @@ class HFBackend:
                 temperature=settings.temperature,
                 batch_size=settings.batch_size,
                 progress=bar,
+                method=settings.method,
             )
 
     def exact_logprobs(
