@@ -29,11 +29,12 @@ SHARED_PREFIX_MODEL_TYPES = frozenset({"llama", "mistral", "qwen2"})
 
 def supports_shared_prefix(model) -> bool:
     """A covered model type whose projections are plain linear layers (a LoRA adapter merged, not wrapped)."""
-    if model.config.model_type not in SHARED_PREFIX_MODEL_TYPES or not hasattr(model, "model"):
+    layers = getattr(getattr(model, "model", None), "layers", None)  # None for a peft-wrapped model
+    if model.config.model_type not in SHARED_PREFIX_MODEL_TYPES or layers is None:
         return False
     return all(
         type(module) is torch.nn.Linear
-        for layer in model.model.layers
+        for layer in layers
         for module in (
             *_projections(layer.self_attn, "qkvo"),
             *_projections(layer.mlp, ("gate", "up", "down")),

@@ -37,19 +37,18 @@ rule parse_biographies:
 
 
 rule geocode_biographies:
-    """The birth places of every condition of a model geocoded in one job (the one writer of the answers):
-    the distinct places and where they resolved, and each condition's table with its places located."""
+    """A condition's birth places geocoded: each distinct place looked up once (a declared output, written
+    whole), and its table with the places located. One job per condition, so an edit that reruns the tuned
+    conditions leaves the untuned one alone; parallel jobs share Nominatim's journal and rate limit."""
     input:
-        parsed=lambda wc: [
-            f"results/biographies/{wc.model}/{adapter}.parsed.csv" for adapter in biography_conditions()
-        ],
+        parsed="results/biographies/{model}/{adapter}.parsed.csv",
     output:
-        places="results/biographies/{model}/birth-places.csv",
-        tables=[f"results/biographies/{{model}}/{adapter}.csv" for adapter in biography_conditions()],
+        places="results/biographies/{model}/{adapter}.places.csv",
+        table="results/biographies/{model}/{adapter}.csv",
     log:
-        "results/logs/geocode_biographies/{model}.log",
+        "results/logs/geocode_biographies/{model}/{adapter}.log",
     benchmark:
-        "results/benchmarks/geocode_biographies/{model}.tsv"
+        "results/benchmarks/geocode_biographies/{model}/{adapter}.tsv"
     localrule: True
     conda:
         "../../envs/diffuse.yaml"
