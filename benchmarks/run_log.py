@@ -15,6 +15,13 @@ the gap between the two. Usage:
     .venv/bin/python benchmarks/run_log.py reproduce.log [--out benchmarks/results/run_log.csv]
 
 Prints a per-rule table (recorded in benchmarks/README.md) and the run's span from first to last job.
+
+The start-up mode sums what the model jobs spend before computing: every job that loads a model logs one
+line, "start-up: S s from process start to model loaded" (interpreter, imports, weights, adapter merge).
+`--startup results/logs` tabulates them per rule; given the run's log as well, it prints their share of the
+run's span:
+
+    .venv/bin/python benchmarks/run_log.py reproduce.log --startup results/logs
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
 RULE = re.compile(r"^(?:local)?rule (\w+):$")
 JOBID = re.compile(r"^\s+jobid: (\d+)$")
 FINISHED = re.compile(r"^Finished jobid: (\d+)")
+STARTUP = re.compile(r"start-up: ([0-9.]+) s from process start")
 
 
 def job_durations(lines) -> list[tuple[str, float, datetime, datetime]]:
@@ -64,6 +72,30 @@ def read_benchmark(path: Path) -> dict:
     return {"seconds": float(table["s"].mean()), "max_rss_mb": float(rss.max()) if len(rss) else None}
 
 
+def startup_seconds(log: Path) -> float | None:
+    """The start-up a job's log records, or None: its last such line (vLLM after merging an adapter logs two)."""
+    found = None
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        if match := STARTUP.search(line):
+            found = float(match.group(1))
+    return found
+
+
+def startup_summary(root: str | Path) -> list[dict]:
+    """Per rule (the first folder under `root`): jobs that loaded a model, total and median start-up seconds."""
+    root = Path(root)
+    per_rule: dict[str, list[float]] = {}
+    for path in sorted(root.rglob("*.log")):
+        if (seconds := startup_seconds(path)) is not None:
+            per_rule.setdefault(path.relative_to(root).parts[0], []).append(seconds)
+    rows = [
+        {"rule": rule, "jobs": len(times), "startup_total_s": round(sum(times), 1),
+         "startup_median_s": round(statistics.median(times), 2)}
+        for rule, times in per_rule.items()
+    ]  # fmt: skip
+    return sorted(rows, key=lambda row: -row["startup_total_s"])
+
+
 def benchmark_summary(root: str | Path) -> list[dict]:
     """Per rule (the first folder under `root`): jobs, total and median seconds, max RSS in MB; most time first."""
     root = Path(root)
@@ -89,7 +121,22 @@ def main() -> None:
     parser.add_argument(
         "--out", help="CSV to write (default benchmarks/results/run_log.csv or benchmarks.csv)"
     )
+    parser.add_argument("--startup", help="a folder of job logs, e.g. results/logs: model jobs' start-up")
     args = parser.parse_args()
+    if args.startup:
+        rows = startup_summary(args.startup)
+        if not rows:
+            raise SystemExit(f"{args.startup}: no job log records a start-up line")
+        write_results(rows, args.out or "benchmarks/results/startup.csv")
+        total = sum(row["startup_total_s"] for row in rows)
+        line = f"{sum(row['jobs'] for row in rows)} model jobs, start-up {total / 60:.1f} min"
+        if args.log:
+            with open(args.log, encoding="utf-8", errors="replace") as handle:
+                jobs = job_durations(handle)
+            span = (max(end for *_, end in jobs) - min(start for _, _, start, _ in jobs)).total_seconds()
+            line += f" of a {span / 60:.1f}-min run ({100 * total / span:.1f}%)"
+        print(line)
+        return
     if (args.log is None) == (args.benchmarks is None):
         parser.error("give a log or --benchmarks DIR, not both")
     if args.benchmarks:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-from run_log import benchmark_summary, read_benchmark  # noqa: E402
+from run_log import benchmark_summary, read_benchmark, startup_summary  # noqa: E402
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 
@@ -48,3 +48,28 @@ def test_not_a_benchmark_file(tmp_path):
     path.write_text("a\tb\n1\t2\n")
     with pytest.raises(ValueError, match="not a Snakemake benchmark file"):
         read_benchmark(path)
+
+
+def test_startup_lines_the_jobs_write_are_summed_per_rule(tmp_path, capsys):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "workflow"))
+    from diffuse.job_log import report_startup
+
+    report_startup("model loaded")
+    written = capsys.readouterr().err
+    seconds = float(written.split()[1])
+    assert 0 < seconds < 600, written  # this test process's own age
+    logs = tmp_path / "logs"
+    for name, text in {
+        "sample/m/base/rng.log": f"progress 10%\n{written}progress 100%\n",
+        "sample/m/tuned/rng.log": "start-up: 4.00 s from process start to model loaded\n",
+        # two loads (vLLM after merging an adapter): the last line is when the job could start computing
+        "exact/m/base/rng.log": "start-up: 9.00 s from process start to model loaded\n"
+        "start-up: 3.00 s from process start to model loaded\n",
+        "figure1/log.log": "no model here\n",
+    }.items():
+        (logs / name).parent.mkdir(parents=True, exist_ok=True)
+        (logs / name).write_text(text)
+    rows = startup_summary(logs)
+    assert [row["rule"] for row in rows] == ["sample", "exact"]
+    assert rows[0]["jobs"] == 2 and rows[0]["startup_total_s"] == round(seconds + 4.0, 1)
+    assert rows[1] == {"rule": "exact", "jobs": 1, "startup_total_s": 3.0, "startup_median_s": 3.0}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 
@@ -38,3 +39,16 @@ def start_job(snakemake) -> None:
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = threads
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(int(threads))
+
+
+def seconds_since_process_start() -> float:
+    """Wall seconds since this process started (interpreter start-up and imports included)."""
+    import psutil
+
+    return time.time() - psutil.Process().create_time()
+
+
+def report_startup(what: str) -> None:
+    """One log line: how long the job took from its process start to `what` (e.g. its model loaded).
+    benchmarks/run_log.py --startup sums these lines (tests/test_run_log.py keeps the two in step)."""
+    print(f"start-up: {seconds_since_process_start():.2f} s from process start to {what}", file=sys.stderr)

@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+from .job_log import report_startup
 from .settings import EMBEDDED_MODELS, model_source_kind  # noqa: F401 (EMBEDDED_MODELS re-exported)
 
 # torch is imported where a model is used: jobs that only tokenise (encode_targets) start in a third of the
@@ -169,4 +170,5 @@ def load_model(
         if merge:
             model = model.merge_and_unload()
     model.eval()
+    report_startup("model loaded")
     return model

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .job_log import report_startup
 from .parsing import get_parser, match_key
 from .targets import EncodedTask
 from .tasks import Task
@@ -42,7 +43,7 @@ class SamplingSettings:
             max_new_tokens=block["max_new_tokens"],
             batch_size=block["batch_size"],
             dtype=dtype,
-            method=block.get("method", "ancestral"),
+            method=block["method"],
         )
 
 
@@ -184,6 +185,7 @@ class VLLMBackend:
             generation_config="vllm",
             **kwargs,
         )
+        report_startup("vLLM engine ready")
 
     def _merged_copy(self, model_dir, adapter_dir, dtype: str) -> str:
         from .models import load_model
