@@ -64,6 +64,7 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/section4.smk"
 include: "workflow/rules/section5.smk"
 include: "workflow/rules/section6.smk"
+include: "workflow/rules/calibration.smk"
 
 
 rule all:
@@ -78,3 +79,4 @@ rule all:
         section4_outputs(),
         section5_outputs(),
         section6_outputs(),
+        calibration_outputs(),

@@ -81,6 +81,25 @@ CASES = {
         {}, {"extra.yaml": TASK + "    targets: {values: [1, 12]}\n    target_format: '{value}'\n    end_of_turn: false\n"},
         r"extra\.yaml: task 'extra/t' targets are not prefix-free",
     ),
+    "unknown-family": (
+        {"experiments": {"calibration": {"held_out": [{"family": "zipf", "params": {"a": 2}}]}}}, {},
+        r"experiments\.calibration\.held_out\[0\]\.family: unknown family 'zipf'",
+    ),
+    "negative-scale": (
+        {"experiments": {"calibration": {"unseen": [{"family": "gaussian", "params": {"mu": 0, "sigma": -1}}]}}}, {},
+        r"experiments\.calibration\.unseen\[0\]\.params\.sigma: gaussian needs sigma positive, not -1",
+    ),
+    "discretisation-keeps-too-little": (  # binomial(6, 0.5) on 0..2 only: 0.34 of its mass
+        {"experiments": {"calibration": {"discretisation": {"max_bins": 3}}}}, {},
+        r"experiments\.calibration\.train\[1\]: the discretisation keeps 0\.34",
+    ),
+    "early-stop-on-the-soft-objective": (
+        {"experiments": {"calibration": {"objectives": {"soft_trie_kl": {"early_stop_gamma": 0.2}}}}}, {},
+        r"trainsets\.calib-soft\.training: early_stop_gamma: .* needs early_stop_gamma: null",
+    ),
+    "unknown-objective": (
+        {"experiments": {"calibration": {"objectives": {"dpo": {}}}}}, {}, r"'dpo' is not one of",
+    ),
 }  # fmt: skip
 
 

@@ -56,6 +56,7 @@ def check_config(config: dict, root: str | Path = ".") -> dict[str, Task]:
         tasks = load_tasks(root / config["tasks_dir"])
     except TaskError as error:
         raise ConfigError(str(error)) from None
+    tasks.update(generated_tasks(config, tasks))
     for name, model in config["models"].items():
         check_model_source(name, model["source"])
     for name in config.get("models_to_run", []):
@@ -114,6 +115,26 @@ def check_config(config: dict, root: str | Path = ".") -> dict[str, Task]:
             except TaskError as error:
                 raise ConfigError(f"{task.source}: task {task.id!r}: {error}") from None
     return tasks
+
+
+def generated_tasks(config: dict, tasks: dict[str, Task]) -> dict[str, Task]:
+    """Tasks the config computes: experiments.calibration's distribution specs (their target sets checked
+    here, before any job: unknown family, bad parameter, too little mass kept)."""
+    block = config["experiments"].get("calibration")
+    if not block:
+        return {}
+    from .calibration import calibration_tasks, target_sets
+    from .families import FamilyError
+
+    try:
+        target_sets(block)
+        generated = calibration_tasks(block)
+    except FamilyError as error:
+        raise ConfigError(str(error)) from None
+    for task_id, task in generated.items():
+        if task_id in tasks:
+            raise ConfigError(f"{task.source}: task {task_id!r} is also defined in {tasks[task_id].source}")
+    return generated
 
 
 def check_biographies(config: dict, tasks: dict[str, Task], trainsets: dict[str, dict], root: Path) -> None:
@@ -188,11 +209,25 @@ def models_to_run(config: dict) -> list[str]:
 def all_trainsets(config: dict, tasks: dict[str, Task]) -> dict[str, dict]:
     """Every adapter to train: the config's `trainsets` and, after them, those experiments.leave_one_out
     generates (leave_one_out_trainsets). A new dict; `config` is left as the user wrote it."""
-    generated = leave_one_out_trainsets(config, tasks)
-    for name, trainset in generated.items():
+    generated = {
+        **{name: ("leave_one_out", t) for name, t in leave_one_out_trainsets(config, tasks).items()},
+        **{name: ("calibration", t) for name, t in calibration_trainsets(config).items()},
+    }
+    for name, (experiment, trainset) in generated.items():
         if name in config["trainsets"] and config["trainsets"][name] != trainset:
-            raise ConfigError(f"trainsets.{name}: the name is taken by experiments.leave_one_out; rename it")
+            raise ConfigError(f"trainsets.{name}: the name is taken by experiments.{experiment}; rename it")
+    generated = {name: trainset for name, (_, trainset) in generated.items()}
     return {**config["trainsets"], **generated}
+
+
+def calibration_trainsets(config: dict) -> dict[str, dict]:
+    """experiments.calibration's adapters: one per objective on its training specs (calib-eq5, ...)."""
+    block = config["experiments"].get("calibration")
+    if not block:
+        return {}
+    from .calibration import calibration_trainsets as trainsets
+
+    return trainsets(block)
 
 
 def train_settings(config: dict, trainsets: dict[str, dict], trainset: str) -> TrainSettings:

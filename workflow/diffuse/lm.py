@@ -45,36 +45,31 @@ def expand_cache(model, state: PromptState, rows: int) -> DynamicCache:
     return cache
 
 
-def target_logprobs(
-    model, state: PromptState, targets: list[list[int]], temperature: float = 1.0
-) -> torch.Tensor:
-    """log p_T(target | prompt) for each target: the sum over its tokens of log softmax(logits / T), the
-    distribution sampling at temperature T draws from; T = 1 is the model's own. Shares the prompt cache.
+def continuation_logits(model, state: PromptState, sequences: list[list[int]]):
+    """The model's logits before every token of each sequence after the prompt: [rows, longest, vocab]
+    (position 0: the prompt's last logits), and a [rows, longest] mask of the real positions.
 
-    The first target token is scored by the prompt's last logits; the rest by one batched forward of the
-    targets without their last token (right-padded, so real positions never attend to padding).
+    One batched forward of the sequences without their last token (right-padded, so real positions never
+    attend to padding), sharing the prompt's cache; gradients flow when they are enabled.
     """
-    if any(len(t) == 0 for t in targets):
+    if any(len(t) == 0 for t in sequences):
         raise ValueError("empty target sequence")
     device = state.last_logits.device
-    rows = len(targets)
-    first = torch.tensor([t[0] for t in targets], device=device)
-    logp = torch.log_softmax(state.last_logits.float() / temperature, dim=-1)[first]
-    longest = max(len(t) for t in targets)
+    rows = len(sequences)
+    longest = max(len(t) for t in sequences)
+    mask = torch.zeros(rows, longest, dtype=torch.bool, device=device)
+    for i, t in enumerate(sequences):
+        mask[i, : len(t)] = True
+    first = state.last_logits.expand(rows, 1, -1)
     if longest == 1:
-        return logp
+        return first, mask
     width = longest - 1
     inputs = torch.zeros(rows, width, dtype=torch.long, device=device)
-    labels = torch.zeros(rows, width, dtype=torch.long, device=device)
-    mask = torch.zeros(rows, width, dtype=torch.bool, device=device)
-    for i, t in enumerate(targets):
-        n = len(t) - 1
-        if n:
-            inputs[i, :n] = torch.tensor(t[:-1], device=device)
-            labels[i, :n] = torch.tensor(t[1:], device=device)
-            mask[i, :n] = True
+    for i, t in enumerate(sequences):
+        if len(t) > 1:
+            inputs[i, : len(t) - 1] = torch.tensor(t[:-1], device=device)
     attention = torch.cat(
-        [torch.ones(rows, state.length, dtype=torch.long, device=device), mask.long()], dim=1
+        [torch.ones(rows, state.length, dtype=torch.long, device=device), mask[:, 1:].long()], dim=1
     )
     positions = (state.length + torch.arange(width, device=device)).expand(rows, -1)
     out = model(
@@ -84,12 +79,34 @@ def target_logprobs(
         past_key_values=expand_cache(model, state, rows),
         use_cache=True,
     )
+    return torch.cat([first, out.logits], dim=1), mask
+
+
+def full_log_softmax(logits: torch.Tensor) -> torch.Tensor:
+    """log-softmax over the vocabulary in at least float32 (bf16 / fp16 logits are upcast, float64 kept)."""
+    return torch.log_softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), dim=-1)
+
+
+def token_labels(sequences: list[list[int]], device=None) -> torch.Tensor:
+    """The sequences' tokens right-padded with 0: [rows, longest], the labels of continuation_logits."""
+    labels = torch.zeros(len(sequences), max(len(t) for t in sequences), dtype=torch.long)
+    for i, t in enumerate(sequences):
+        labels[i, : len(t)] = torch.tensor(t)
+    return labels.to(device)
+
+
+def target_logprobs(
+    model, state: PromptState, targets: list[list[int]], temperature: float = 1.0
+) -> torch.Tensor:
+    """log p_T(target | prompt) for each target: the sum over its tokens of log softmax(logits / T), the
+    distribution sampling at temperature T draws from; T = 1 is the model's own. Shares the prompt cache.
+    """
+    logits, mask = continuation_logits(model, state, targets)
+    labels = token_labels(targets, logits.device)
     token_logp = (
-        torch.log_softmax(out.logits.float() / temperature, dim=-1)
-        .gather(-1, labels.unsqueeze(-1))
-        .squeeze(-1)
+        torch.log_softmax(logits.float() / temperature, dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
     )
-    return logp + (token_logp * mask).sum(dim=1)
+    return (token_logp * mask).sum(dim=1)
 
 
 def draw_tokens(

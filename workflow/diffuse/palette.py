@@ -15,6 +15,9 @@ import seaborn as sns  # noqa: E402
 
 CONDITIONS = ("untuned", "OOD", "ID")
 CONDITION_COLORS = {"untuned": "#7f7f7f", "OOD": "#ff7f0e", "ID": "#d62728"}
+# The 2026 follow-up's conditions (experiments.calibration): the untuned model and one adapter per objective.
+CALIBRATION_CONDITIONS = ("untuned", "eq5", "soft", "hard")
+CALIBRATION_COLORS = {"untuned": "#7f7f7f", "eq5": "#d62728", "soft": "#2ca02c", "hard": "#9467bd"}
 REFERENCE_COLOR = "#1f77b4"  # the natural / target distribution, ln |targets|
 # Figure 5 markers: the finest level a birth place resolved to.
 LEVEL_COLORS = {"city": "#d62728", "region": "#1f3fbf", "country": "#6a0dad"}

@@ -27,7 +27,17 @@ def normalise(answer: str) -> str:
     return answer.strip()
 
 
-PARSERS = {"braces": parse_braces}
+def parse_number(text: str | None) -> str | None:
+    """The whole answer, stripped, when it is one plain decimal number (sign, digits, point, exponent)."""
+    if not isinstance(text, str):
+        return None
+    answer = text.strip()
+    return answer if _NUMBER.fullmatch(answer) else None
+
+
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+PARSERS = {"braces": parse_braces, "number": parse_number}
 
 
 def get_parser(name: str):

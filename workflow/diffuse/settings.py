@@ -15,6 +15,10 @@ EMBEDDED_MODELS = {
 }
 
 SCHEDULES = ("minibatch", "prompt_pass")
+# eq5: the paper's loss over the whole target set. soft_trie_kl and hard_ce (the 2026 follow-up's soft and
+# hard targets): per prompt and step, samples_per_prompt targets drawn from p*; soft matches the model's
+# next-token distribution to the target trie's at every prefix of each, hard is cross-entropy on them.
+OBJECTIVES = ("eq5", "soft_trie_kl", "hard_ce")
 # Columns of the utility instruction set (experiments.biographies.utility.instructions).
 INSTRUCTION_COLUMNS = ("id", "category", "instruction")
 # The linear layers LoRA can adapt, per Hugging Face model_type (config.json), checked before training.
@@ -79,9 +83,25 @@ class TrainSettings:
     early_stop_gamma: float | None = 0.2  # stop once loss <= H(p*) (1 + gamma); None: never
     seed: int = 0
     chunk_size: int = 64  # minibatch: targets per forward pass (memory, not maths)
+    objective: str = "eq5"  # OBJECTIVES
+    samples_per_prompt: int = (
+        16  # soft_trie_kl / hard_ce: targets drawn per prompt per step (the follow-up: 16)
+    )
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule: {self.schedule!r} is not one of {list(SCHEDULES)}")
         if self.schedule == "prompt_pass" and self.prompts_per_step is not None:
             raise ValueError("prompts_per_step: only the minibatch schedule uses it; set it to null")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective: {self.objective!r} is not one of {list(OBJECTIVES)}")
+        if self.objective != "eq5":
+            if self.schedule != "minibatch":
+                raise ValueError(f"objective: {self.objective} trains on the minibatch schedule only")
+            if self.early_stop_gamma is not None:
+                raise ValueError(
+                    f"early_stop_gamma: the early stop compares Eq. 5's loss with the target entropy; "
+                    f"objective {self.objective} needs early_stop_gamma: null"
+                )
+            if self.samples_per_prompt < 1:
+                raise ValueError("samples_per_prompt: at least 1")

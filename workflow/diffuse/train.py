@@ -85,15 +85,19 @@ class MinibatchSchedule:
         del queue[:count]
         return sorted(taken)
 
+    def next_tasks(self) -> list[int]:
+        """The tasks (prompts) of one step: every task, or prompts_per_step of seeded epochs over them."""
+        n_tasks = len(self.sizes)
+        if self.per_step == n_tasks:
+            return list(range(n_tasks))
+        return self._take(self.task_queue, self.per_step, n_tasks)
+
     def next(self) -> list[tuple[int, list[int], float]]:
         """[(task index, target indices, scale)] for one step."""
         n_tasks = len(self.sizes)
         if self.full_batch:
             return [(t, list(range(n)), 1.0 / n_tasks) for t, n in enumerate(self.sizes)]
-        if self.per_step == n_tasks:
-            chosen = list(range(n_tasks))
-        else:
-            chosen = self._take(self.task_queue, self.per_step, n_tasks)
+        chosen = self.next_tasks()
         share = max(1, self.batch_size // len(chosen))
         batch = []
         for t in chosen:
@@ -102,6 +106,13 @@ class MinibatchSchedule:
             indices = list(range(n)) if m == n else self._take(self.target_queues[t], m, n)
             batch.append((t, indices, n / (m * len(chosen))))
         return batch
+
+
+LOSS_SCALES = {
+    "eq5": "mean over prompts of sum_y p*(y) nll(y)",
+    "soft_trie_kl": "mean over prompts of the mean over paths drawn from p* of the per-step KL(trie || model)",
+    "hard_ce": "mean over prompts of the per-token cross-entropy of targets drawn from p*",
+}
 
 
 def loss_bound(tasks: list[EncodedTask]) -> float:
@@ -140,6 +151,50 @@ def train_step(
             mass += float(logp.detach().exp().sum())
         masses.append(mass * len(task.targets) / len(indices))
     return total_loss, float(np.mean(masses))
+
+
+def path_step(
+    model,
+    tasks: list[EncodedTask],
+    tries: list,
+    chosen: list[int],
+    settings: TrainSettings,
+    rng: np.random.Generator,
+) -> float:
+    """Accumulate the gradient of a soft_trie_kl or hard_ce step over the `chosen` tasks; return its loss.
+
+    Per task, samples_per_prompt targets are drawn from p* (its trie); a target drawn c times is computed
+    once with weight c. soft_trie_kl: the mean over the draws of each path's mean per-step KL. hard_ce:
+    cross-entropy per token over the draws (the follow-up's token mean). The step's loss is the mean over
+    tasks; each prompt is encoded once and shared by its paths, in chunks of chunk_size paths.
+    """
+    from .lm import continuation_logits, full_log_softmax, token_labels
+    from .trie import path_nll, trie_kl
+
+    total = 0.0
+    k = settings.samples_per_prompt
+    for t in chosen:
+        trie = tries[t]
+        unique, counts = np.unique(trie.sample(k, rng), return_counts=True)
+        if settings.objective == "hard_ce":
+            tokens = float(sum(c * len(trie.sequences[i]) for i, c in zip(unique, counts, strict=True)))
+        state = encode_prompt(model, tasks[t].prompt_ids)
+        chunks = list(chunked(list(zip(unique.tolist(), counts.tolist(), strict=True)), settings.chunk_size))
+        for j, (_, chunk) in enumerate(chunks):
+            paths = [trie.sequences[i] for i, _ in chunk]
+            logits, mask = continuation_logits(model, state, paths)
+            logprobs = full_log_softmax(logits)
+            weights = torch.tensor([c for _, c in chunk], dtype=logprobs.dtype, device=logprobs.device)
+            if settings.objective == "soft_trie_kl":
+                per_path = trie_kl(logprobs, trie.path_targets([i for i, _ in chunk], logprobs.device))
+                loss = (weights * per_path).sum() / k
+            else:
+                per_path = path_nll(logprobs, token_labels(paths, logprobs.device), mask)
+                loss = (weights * per_path).sum() / tokens
+            loss = loss / len(chosen)
+            loss.backward(retain_graph=j < len(chunks) - 1)
+            total += float(loss.detach())
+    return total
 
 
 def parameter_counts(model) -> tuple[int, int]:
@@ -231,7 +286,15 @@ def _train_minibatches(model, tasks, optimizer, params, settings: TrainSettings)
     schedule = MinibatchSchedule(
         [len(t.targets) for t in tasks], settings.batch_size, settings.seed, settings.prompts_per_step
     )
-    bound = loss_bound(tasks)
+    eq5 = settings.objective == "eq5"
+    if not eq5:
+        from .trie import TargetTrie
+
+        tries = [TargetTrie(t.target_ids, t.weights, where=t.task_id) for t in tasks]
+        # Its own stream: the draws do not move the schedule's.
+        paths_rng = np.random.default_rng([settings.seed, 1])
+    # The loss's minimum: the mean target entropy for Eq. 5, 0 for the KL, none known for cross-entropy.
+    bound = {"eq5": loss_bound(tasks), "soft_trie_kl": 0.0}.get(settings.objective, float("nan"))
     # A minibatch loss is a noisy estimate: early stop on its mean over the last epoch of prompts.
     window = 1 if schedule.full_batch else math.ceil(len(tasks) / schedule.per_step)
     threshold = (
@@ -241,9 +304,14 @@ def _train_minibatches(model, tasks, optimizer, params, settings: TrainSettings)
     bar = tqdm(range(1, settings.max_steps + 1), desc="train", unit="step", mininterval=1.0)
     for step in bar:
         started = time.perf_counter()
-        batch = schedule.next()
         optimizer.zero_grad(set_to_none=True)
-        loss, mass = train_step(model, tasks, batch, settings)
+        if eq5:
+            batch = schedule.next()
+            loss, mass = train_step(model, tasks, batch, settings)
+        else:
+            chosen = schedule.next_tasks()
+            batch = [(t, [], 1.0) for t in chosen]
+            loss, mass = path_step(model, tasks, tries, chosen, settings, paths_rng), float("nan")
         recent = [row["loss"] for row in rows[-(window - 1) :]] + [loss] if window > 1 else [loss]
         stop = len(recent) == window and float(np.mean(recent)) <= threshold
         grad_norm = float("nan")
@@ -258,7 +326,9 @@ def _train_minibatches(model, tasks, optimizer, params, settings: TrainSettings)
                 "early_stop_threshold": threshold if math.isfinite(threshold) else float("nan"),
                 "loss_window_mean": float(np.mean(recent)),
                 "valid_mass": mass,
-                "batch_pairs": sum(len(indices) for _, indices, _ in batch),
+                "batch_pairs": sum(len(indices) for _, indices, _ in batch)
+                if eq5
+                else settings.samples_per_prompt * len(batch),
                 "batch_prompts": len(batch),
                 "updated": not stop,
                 "seconds": time.perf_counter() - started,
@@ -274,7 +344,8 @@ def _train_minibatches(model, tasks, optimizer, params, settings: TrainSettings)
         "steps": len(rows),
         "stopped_early": bool(not rows[-1]["updated"]),
         "bound_met": bool(not rows[-1]["updated"]),
-        "loss_scale": "mean over prompts of sum_y p*(y) nll(y)",
+        "objective": settings.objective,
+        "loss_scale": LOSS_SCALES[settings.objective],
         "final_loss": float(rows[-1]["loss"]),
         "bound": bound,
         "early_stop_threshold": threshold if math.isfinite(threshold) else None,
@@ -348,6 +419,7 @@ def _train_prompt_passes(model, tasks, optimizer, params, settings: TrainSetting
         "steps": len(passes),
         "stopped_early": bool(passes[-1]["stop"] and len(passes) < settings.max_steps),
         "bound_met": passes[-1]["stop"],
+        "objective": settings.objective,
         "loss_scale": "sum over prompts of sum_y p*(y) nll(y), one pass",
         "final_loss": passes[-1]["loss_sum"],
         "bound": float(np.sum(entropies)),
@@ -385,6 +457,7 @@ TRAINING_COLUMNS = [
     "adapter",
     "init_adapter",
     "schedule",
+    "objective",
     "prompts",
     "targets",
     "steps",

@@ -5,6 +5,15 @@ from diffuse.config import leave_one_out_n
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
+from diffuse.calibration import CONDITION_OF as CALIBRATION_CONDITION_OF, spec_params
+
+# The follow-up's distribution specs by task id (experiments.calibration), and the adapters it compares.
+CALIBRATION = config["experiments"].get("calibration")
+CALIBRATION_SPECS = spec_params(CALIBRATION) if CALIBRATION else {}
+CALIBRATION_ADAPTERS = (
+    [BASE] + [a for a in CALIBRATION_CONDITION_OF if a != BASE and a in TRAINSETS] if CALIBRATION else []
+)
+
 # One N for every cell of Tables 5 and 6 (experiments.leave_one_out.n).
 LEAVE_ONE_OUT_N = leave_one_out_n(config, TASKS) if LEAVE_ONE_OUT else None
 
@@ -127,6 +136,16 @@ def section5_outputs():
 def category_labels():
     """Category id -> its label in tables and figures, in the order of experiments.leave_one_out."""
     return {c: TASKS[category_tasks(TASKS, c)[0]].category_label for c in LEAVE_ONE_OUT["categories"]}
+
+
+def calibration_outputs():
+    if not CALIBRATION:
+        return []
+    return [
+        "results/tables/calibration_summary.csv",
+        "results/tables/calibration_targets.csv",
+        "results/figures/calibration_w1.png",
+    ]
 
 
 def rng_generalization_files():

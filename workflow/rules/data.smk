@@ -16,3 +16,20 @@ rule ssa_names:
         seed=config["ssa"]["seed"],
     script:
         "../scripts/ssa_names.py"
+
+
+rule distribution_targets:
+    """A distribution spec's target set (experiments.calibration): scipy.stats discretised to the strings a
+    model writes, with the mass each keeps; the worked example of a task whose targets a rule computes."""
+    output:
+        "results/data/distributions/{spec}.csv",
+    log:
+        "results/logs/distribution_targets/{spec}.log",
+    localrule: True
+    conda:
+        "../../envs/diffuse.yaml"
+    params:
+        spec=lambda wc: CALIBRATION_SPECS[f"distributions/{wc.spec}"],
+        discretisation=config["experiments"].get("calibration", {}).get("discretisation", {}),
+    script:
+        "../scripts/distribution_targets.py"

@@ -1,0 +1,119 @@
+"""The follow-up's fidelity metrics (diffuse.calibration) against scipy and hand computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from diffuse.calibration import (
+    calibration_trainsets,
+    exact_metrics,
+    median_w1,
+    sampled_metrics,
+    split_specs,
+    summary_table,
+    w1_on_grid,
+)
+from diffuse.families import Discretisation, FamilyError, discretise, make_spec
+
+BLOCK = {
+    "discretisation": {"decimals": 1, "max_bins": 41},
+    "train": [{"family": "gaussian", "params": {"mu": 0, "sigma": 1}}, {"family": "binomial", "params": {"n": 6, "p": 0.5}}],
+    "unseen": [{"family": "gaussian", "params": {"mu": 2, "sigma": 0.5}}],
+    "held_out": [{"family": "poisson", "params": {"lambda": 2}}],
+    "objectives": {"eq5": {"max_steps": 3}, "soft_trie_kl": {"samples_per_prompt": 4}},
+}  # fmt: skip
+
+
+def test_w1_on_a_grid_is_scipys():
+    rng = np.random.default_rng(0)
+    numbers = np.sort(rng.normal(size=12))
+    p, q = rng.dirichlet(np.ones(12)), rng.dirichlet(np.ones(12))
+    assert w1_on_grid(numbers, p, q) == pytest.approx(stats.wasserstein_distance(numbers, numbers, p, q))
+    assert w1_on_grid(numbers, p, p) == 0
+
+
+def test_normalised_w1_is_one_for_always_the_median():
+    target = discretise(make_spec("binomial", {"n": 10, "p": 0.3}), Discretisation())
+    assert median_w1(target) == pytest.approx(np.sum(target.probs * np.abs(target.numbers - 3)))
+    always_three = ["3"] * 50
+    row = sampled_metrics(make_spec("binomial", {"n": 10, "p": 0.3}), target, always_three)
+    assert (
+        row["w1_normalised"] == pytest.approx(1.0) and row["valid_rate"] == 1.0 and row["unique_valid"] == 1
+    )
+
+
+def test_sampled_metrics_count_every_answer_and_score_only_valid_ones():
+    spec = make_spec("binomial", {"n": 4, "p": 0.5})
+    target = discretise(spec, Discretisation())
+    texts = ["2", "3", " 1\n", "2.5", "-1", "five", "", "4"]  # 2.5 and -1 parse but are not outcomes
+    row = sampled_metrics(spec, target, texts)
+    assert row["n_samples"] == 8 and row["parse_rate"] == 6 / 8 and row["valid_rate"] == 4 / 8
+    valid = np.array([2, 3, 1, 4.0])
+    assert row["w1"] == pytest.approx(
+        stats.wasserstein_distance(valid, target.numbers, v_weights=target.probs)
+    )
+    assert row["mean_error"] == pytest.approx(abs(valid.mean() - 2.0))
+    assert row["variance_error"] == pytest.approx(abs(valid.var() - 1.0))
+    nothing = sampled_metrics(spec, target, ["no", "none"])
+    assert nothing["valid_rate"] == 0 and np.isnan(nothing["w1"])
+
+
+def test_chi_square_accepts_the_target_and_rejects_a_shift():
+    spec = make_spec("gaussian", {"mu": 0, "sigma": 1})
+    target = discretise(spec, Discretisation(decimals=1, max_bins=61))
+    rng = np.random.default_rng(1)
+    exact = [f"{v:.1f}" for v in rng.choice(target.numbers, size=2000, p=target.probs)]
+    shifted = [f"{v + 0.5:.1f}" for v in rng.choice(target.numbers, size=2000, p=target.probs)]
+    assert sampled_metrics(spec, target, exact)["chi2_pvalue"] > 0.01
+    assert sampled_metrics(spec, target, shifted)["chi2_pvalue"] < 1e-6
+
+
+def test_exact_metrics_of_the_target_itself_are_zero():
+    target = discretise(make_spec("poisson", {"lambda": 2}), Discretisation())
+    # A model putting half its mass on the target strings, in the target's proportions.
+    row = exact_metrics(target, np.log(0.5 * target.probs), trie_kl=np.zeros(len(target.values)))
+    assert row["exact_target_mass"] == pytest.approx(0.5)
+    assert row["exact_w1"] == pytest.approx(0, abs=1e-12) and row["exact_kl"] == pytest.approx(0, abs=1e-12)
+    flat = exact_metrics(
+        target, np.log(np.full(len(target.values), 1 / len(target.values))), np.ones(len(target.values))
+    )
+    assert flat["exact_kl"] == pytest.approx(np.sum(target.probs * np.log(target.probs * len(target.values))))
+    assert flat["trie_kl"] == pytest.approx(1.0)  # the expectation over p* of the per-path KL
+
+
+def test_splits_trainsets_and_duplicates():
+    items = split_specs(BLOCK)
+    assert [(split, spec.id) for split, spec, _ in items] == [
+        ("seen", "distributions/gaussian_mu_0_sigma_1"), ("seen", "distributions/binomial_n_6_p_0.5"),
+        ("unseen", "distributions/gaussian_mu_2_sigma_0.5"), ("held_out", "distributions/poisson_lambda_2"),
+    ]  # fmt: skip
+    trainsets = calibration_trainsets(BLOCK)
+    assert sorted(trainsets) == ["calib-eq5", "calib-soft"]
+    assert trainsets["calib-soft"]["training"] == {"samples_per_prompt": 4, "objective": "soft_trie_kl"}
+    assert trainsets["calib-eq5"]["tasks"] == [
+        "distributions/gaussian_mu_0_sigma_1",
+        "distributions/binomial_n_6_p_0.5",
+    ]
+    twice = {**BLOCK, "unseen": [BLOCK["train"][0]]}
+    with pytest.raises(
+        FamilyError, match=r"unseen\[0\]: the same spec as experiments\.calibration\.train\[0\]"
+    ):
+        split_specs(twice)
+
+
+def test_summary_is_the_median_over_families_of_their_mean():
+    import pandas as pd
+
+    rows = []
+    for family, values in {"a": [1.0, 3.0], "b": [10.0], "c": [4.0]}.items():
+        for v in values:
+            rows.append({"model": "m", "split": "seen", "condition": "soft", "family": family, "n_samples": 100,
+                         "valid_rate": v, "w1_normalised": v, "exact_w1_normalised": v, "trie_kl": v,
+                         "exact_kl": v, "exact_target_mass": v})  # fmt: skip
+    table = summary_table(pd.DataFrame(rows))
+    # Family means 2, 10, 4: median 4 (a plain median over the four specs would say 3.5).
+    assert (
+        table.loc[0, "median_trie_kl"] == 4.0 and table.loc[0, "families"] == 3 and table.loc[0, "specs"] == 4
+    )

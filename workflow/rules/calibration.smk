@@ -1,0 +1,88 @@
+# The 2026 follow-up (Baldelli et al., "Probabilistic Calibration Is a Trainable Capability in Language
+# Models"): Eq. 5, soft-target and hard-target adapters on distribution-family specs, beside the untuned model.
+
+
+rule calibration:
+    """Every evaluated spec sampled and scored exactly (model distribution over the grid, trie KL), one model load."""
+    input:
+        model=model_dir,
+        adapter=adapter_dir,
+        targets=lambda wc: [f"results/targets/{wc.model}/{task}.json" for task in CALIBRATION_SPECS],
+    output:
+        "results/calibration/{model}/{adapter}.csv",
+    log:
+        "results/logs/calibration/{model}/{adapter}.log",
+    benchmark:
+        "results/benchmarks/calibration/{model}/{adapter}.tsv"
+    conda:
+        SAMPLING_ENV
+    threads: workflow.cores
+    resources:
+        gpu=1,
+        mem_mb=model_mem_mb,
+        runtime=per_attempt(120),
+    params:
+        specs=[{"task": TASKS[task].to_params("sample"), **spec} for task, spec in CALIBRATION_SPECS.items()],
+        backend=config["sampling"]["backend"],
+        backend_options=config["sampling"].get(config["sampling"]["backend"], {}),
+        sampling=sampling_settings(config, "distributions/*"),
+        dtype=lambda wc: config["models"][wc.model]["dtype"],
+        chunk_size=config["exact"]["chunk_size"],
+    script:
+        "../scripts/calibration.py"
+
+
+rule calibration_targets_table:
+    """Every spec's target set: grid size and range, and the mass the discretisation keeps."""
+    input:
+        expand("results/data/distributions/{spec}.csv", spec=[t.split("/", 1)[1] for t in CALIBRATION_SPECS]),
+    output:
+        csv=report(
+            "results/tables/calibration_targets.csv",
+            caption="../report/calibration_targets.rst",
+            category="Follow-up - Calibration",
+            subcategory="Target sets",
+            labels={"paper": "Follow-up", "kind": "table", "scope": "all specs"},
+        ),
+        md="results/tables/calibration_targets.md",
+    log:
+        "results/logs/calibration_targets_table.log",
+    localrule: True
+    conda:
+        "../../envs/diffuse.yaml"
+    params:
+        block=config["experiments"].get("calibration"),
+    script:
+        "../scripts/calibration_targets_table.py"
+
+
+rule calibration_report:
+    """Per spec and condition, the family-median summary, and the figure of W1 and trie KL per family."""
+    input:
+        [f"results/calibration/{m}/{a}.csv" for m in MODELS for a in CALIBRATION_ADAPTERS],
+    output:
+        per_spec="results/tables/calibration.csv",
+        per_spec_md="results/tables/calibration.md",
+        summary=report(
+            "results/tables/calibration_summary.csv",
+            caption="../report/calibration_summary.rst",
+            category="Follow-up - Calibration",
+            subcategory="Fidelity",
+            labels={"paper": "Follow-up", "kind": "table", "scope": "all models"},
+        ),
+        summary_md="results/tables/calibration_summary.md",
+        png=report(
+            "results/figures/calibration_w1.png",
+            caption="../report/calibration_w1.rst",
+            category="Follow-up - Calibration",
+            subcategory="Fidelity",
+            labels={"paper": "Follow-up", "kind": "figure", "scope": "all models"},
+        ),
+        pdf="results/figures/calibration_w1.pdf",
+    log:
+        "results/logs/calibration_report.log",
+    localrule: True
+    conda:
+        "../../envs/diffuse.yaml"
+    script:
+        "../scripts/calibration_report.py"

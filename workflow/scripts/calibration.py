@@ -1,0 +1,32 @@
+from diffuse.atomic import write_table
+from diffuse.calibration import CONDITION_OF, evaluate_specs
+from diffuse.job_log import start_job
+from diffuse.sampling import SamplingSettings, make_backend
+from diffuse.targets import EncodedTask
+
+start_job(snakemake)
+
+params = snakemake.params
+settings = SamplingSettings.from_config(params.sampling, params.dtype)
+encodings = [EncodedTask.load(path) for path in snakemake.input.targets]
+adapter = snakemake.input.adapter or None
+longest = max(len(e.prompt_ids) for e in encodings)
+backend = make_backend(
+    params.backend,
+    snakemake.input.model,
+    adapter,
+    params.dtype,
+    params.backend_options,
+    sizing=(longest, settings.max_new_tokens),
+)
+if params.backend == "hf":
+    model = backend.model
+else:  # exact scores by teacher forcing through transformers, whatever samples
+    from diffuse.models import load_model
+
+    model = load_model(snakemake.input.model, adapter, dtype=params.dtype, merge=True)
+table = evaluate_specs(backend, model, params.specs, encodings, settings, params.chunk_size)
+table.insert(0, "model", snakemake.wildcards.model)
+table.insert(1, "adapter", snakemake.wildcards.adapter)
+table.insert(2, "condition", CONDITION_OF[snakemake.wildcards.adapter])
+write_table(table, snakemake.output[0])
