@@ -151,9 +151,10 @@ def test_learning_rate_reruns_the_adapters_and_what_follows(smoke_built, tmp_pat
     plan = planned(smoke_built, configfiles=override(tmp_path, {"training": {"learning_rate": 2e-3}}))
     expected = planned(smoke_built, "--forcerun", "train_adapter")
     assert plan.rules == expected.rules and plan.outputs == expected.outputs
-    # Every adapter inherits the global learning rate in the smoke config: 2 trainsets, 5 of section 5, 2 more.
+    # Every adapter inherits the global learning rate in the smoke config: 2 trainsets, 5 of section 5, 2 more,
+    # and the follow-up's three (calib-eq5, calib-soft, calib-hard).
     adapters = {p for p in plan.outputs if p.startswith(f"results/adapters/{MODEL}/")}
-    assert len(adapters) == plan.rules["train_adapter"] == 9
+    assert len(adapters) == plan.rules["train_adapter"] == 12
     assert "rng" in {Path(p).name for p in adapters} and config["training"]["learning_rate"] != 2e-3
     assert not {"encode_targets", "ssa_names", "materialise_model", "biography_targets"} & set(plan.rules)
     assert not [p for p in plan.outputs if is_base(p)]

@@ -27,7 +27,8 @@ def test_outputs_exist(smoke_run):
         "figures/figure2.png", "figures/figure2.pdf", "tables/figure2.csv",
         "tables/table2.csv", "tables/table7.md", "tables/table8.csv", "figures/figure4.png",
         "figures/figure5_smollm2-135m_base.png", "figures/figure5_smollm2-135m_biographies-id.png",
-        "figures/figure6.png", "data/biographies/targets.csv",
+        "figures/figure6.png", "data/biographies/targets.csv", "figures/calibration_w1.png",
+        "tables/calibration_summary.md", "data/distributions/poisson_lambda_2.csv",
     ]:  # fmt: skip
         assert (results / name).is_file(), name
     # Figure 1's plotted data (written beside it): 2 rows of panels per simple task, each with bars.
@@ -154,6 +155,62 @@ def test_biographies(smoke_run):
     utility = pd.read_csv(results / "utility" / "smollm2-135m.csv")
     assert set(utility["adapter"]) == {"all-categories", "biographies-id"} and len(utility) == 8
     assert (utility["kl_per_token"] >= 0).all()
+
+
+def test_calibration_outputs(smoke_run):
+    """The follow-up's branch: four specs (2 seen, 1 unseen, 1 held-out) under the untuned model and the
+    three objectives' adapters, each with sampled and exact metrics and the objective it trained with."""
+    results = smoke_run / "results"
+    per_spec = pd.read_csv(results / "tables" / "calibration.csv")
+    assert len(per_spec) == 4 * 4 and set(per_spec["condition"]) == {"untuned", "eq5", "soft", "hard"}
+    assert (
+        per_spec.groupby("condition")["split"]
+        .apply(sorted)
+        .map(tuple)
+        .eq(("held_out", "seen", "seen", "unseen"))
+        .all()
+    )
+    assert (per_spec["n_samples"] == 16).all() and per_spec["valid_rate"].between(0, 1).all()
+    assert (per_spec["parse_rate"] >= per_spec["valid_rate"]).all()
+    assert per_spec["exact_target_mass"].between(0, 1).all() and (per_spec["trie_kl"] > 0).all()
+    assert (per_spec["exact_kl"] >= 0).all() and per_spec["exact_w1"].notna().all()
+    targets = pd.read_csv(results / "tables" / "calibration_targets.csv")
+    assert targets.set_index("task").loc["distributions/binomial_n_6_p_0.5", "values"] == 7
+    assert (targets["kept_mass"] >= 0.99).all()
+    for adapter, objective in {
+        "calib-eq5": "eq5",
+        "calib-soft": "soft_trie_kl",
+        "calib-hard": "hard_ce",
+    }.items():
+        summary = json.loads(
+            (results / "adapters" / "smollm2-135m" / adapter / "train_summary.json").read_text()
+        )
+        assert summary["objective"] == objective and summary["prompts"] == 2 and summary["updates"] == 2
+    # The soft and hard adapters moved the model towards the targets: lower exact trie KL on seen specs.
+    seen = per_spec[per_spec["split"] == "seen"].groupby("condition")["trie_kl"].mean()
+    assert seen["soft"] < seen["untuned"] and seen["hard"] < seen["untuned"]
+    # The figure draws what the table says: per family, the mean over its specs of each condition's exact
+    # normalised W1 (bars, top), sampled normalised W1 (dots) and exact trie KL (bars, bottom).
+    plotted = pd.read_csv(results / "figures" / "calibration_w1.csv")
+    means = per_spec.groupby(["split", "family", "condition"]).mean(numeric_only=True)
+    splits = {
+        "seen specs (trained on)": "seen",
+        "unseen parameters": "unseen",
+        "held-out families": "held_out",
+    }
+    drawn = {
+        ("bar", False): "exact_w1_normalised",
+        ("point", False): "w1_normalised",
+        ("bar", True): "trie_kl",
+    }
+    checked = 0
+    for row in plotted[plotted["kind"].isin(["bar", "point"]) & plotted["series"].notna()].itertuples():
+        kl_row = row.title.startswith("trie KL, ")
+        split = splits[row.title.removeprefix("trie KL, ")]
+        expected = means.loc[(split, row.group, row.series.split(",")[0]), drawn[(row.kind, kl_row)]]
+        assert (np.isnan(expected) and np.isnan(row.y)) or row.y == pytest.approx(expected), row
+        checked += 1
+    assert checked == 4 * 4 * 3  # (split, family) cells: seen binomial, gaussian; unseen gaussian; held-out poisson
 
 
 def test_training_log(smoke_run):

@@ -45,13 +45,14 @@ def calibration_figure(per_spec: pd.DataFrame, out_png: str | Path, out_pdf: str
             top, bottom = axes[0, column], axes[1, column]
             top.bar(offset, per_family["exact_w1_normalised"], bar, color=color, label=f"{condition}, exact")
             top.scatter(offset, per_family["w1_normalised"], s=14, color="white", edgecolor="black", lw=0.7, zorder=3,
-                        label=f"{condition}, sampled" if k == 0 else None)  # fmt: skip
+                        label=f"{condition}, sampled")  # fmt: skip
             bottom.bar(offset, per_family["trie_kl"], bar, color=color, label=condition)
         for ax in axes[:, column]:
             ax.set_xticks(
                 x, [f.replace("_", " ") for f in families[split]], rotation=40, ha="right", fontsize=7
             )
         axes[0, column].set_title(SPLIT_TITLES[split])
+        axes[1, column].set_title(f"trie KL, {SPLIT_TITLES[split]}", fontsize=8)
         axes[0, column].axhline(1, color="black", lw=0.8, ls=":")
         for ax in axes[:, column]:
             ax.set_yscale("log")  # both span orders of magnitude between conditions
