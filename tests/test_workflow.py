@@ -210,7 +210,9 @@ def test_calibration_outputs(smoke_run):
         expected = means.loc[(split, row.group, row.series.split(",")[0]), drawn[(row.kind, kl_row)]]
         assert (np.isnan(expected) and np.isnan(row.y)) or row.y == pytest.approx(expected), row
         checked += 1
-    assert checked == 4 * 4 * 3  # (split, family) cells: seen binomial, gaussian; unseen gaussian; held-out poisson
+    assert (
+        checked == 4 * 4 * 3
+    )  # (split, family) cells: seen binomial, gaussian; unseen gaussian; held-out poisson
 
 
 def test_training_log(smoke_run):
