@@ -29,6 +29,7 @@ def test_outputs_exist(smoke_run):
         "figures/figure5_smollm2-135m_base.png", "figures/figure5_smollm2-135m_biographies-id.png",
         "figures/figure6.png", "data/biographies/targets.csv", "figures/calibration_w1.png",
         "tables/calibration_summary.md", "data/distributions/poisson_lambda_2.csv",
+        "figures/open_random_support.png",
     ]:  # fmt: skip
         assert (results / name).is_file(), name
     # Figure 1's plotted data (written beside it): 2 rows of panels per simple task, each with bars.
@@ -213,6 +214,19 @@ def test_calibration_outputs(smoke_run):
     assert (
         checked == 4 * 4 * 3
     )  # (split, family) cells: seen binomial, gaussian; unseen gaussian; held-out poisson
+
+
+def test_open_random_outputs(smoke_run):
+    """The open-ended transfer test: 6 prompts x 4 conditions; support sizes grow with p, rates are shares."""
+    per_prompt = pd.read_csv(smoke_run / "results" / "tables" / "open_random.csv")
+    assert len(per_prompt) == 6 * 4 and set(per_prompt["condition"]) == {"untuned", "eq5", "soft", "hard"}
+    sizes = per_prompt[[c for c in per_prompt.columns if c.startswith("support_p")]].to_numpy()
+    assert (np.diff(sizes, axis=1) >= 0).all() and (sizes[:, 0] >= 1).all()
+    assert per_prompt["unique_rate"].between(0, 1).all() and (per_prompt["n_samples"] == 8).all()
+    summary = pd.read_csv(smoke_run / "results" / "tables" / "open_random_summary.csv")
+    everything = summary[summary["category"] == "all"].set_index("condition")
+    medians = per_prompt.groupby("condition")["support_p0.9"].median()
+    assert everything["median_support_p0.9"].to_dict() == medians.to_dict()
 
 
 def test_training_log(smoke_run):

@@ -57,6 +57,7 @@ def check_config(config: dict, root: str | Path = ".") -> dict[str, Task]:
     except TaskError as error:
         raise ConfigError(str(error)) from None
     tasks.update(generated_tasks(config, tasks))
+    check_open_random(config, root)
     for name, model in config["models"].items():
         check_model_source(name, model["source"])
     for name in config.get("models_to_run", []):
@@ -135,6 +136,22 @@ def generated_tasks(config: dict, tasks: dict[str, Task]) -> dict[str, Task]:
         if task_id in tasks:
             raise ConfigError(f"{task.source}: task {task_id!r} is also defined in {tasks[task_id].source}")
     return generated
+
+
+def check_open_random(config: dict, root: Path) -> None:
+    """experiments.calibration.open_random.prompts: a readable prompt file (id, category, prompt)."""
+    spec = (config["experiments"].get("calibration") or {}).get("open_random")
+    if not spec:
+        return
+    from .open_random import PromptFileError, load_prompts
+
+    where = "experiments.calibration.open_random.prompts"
+    if not (root / spec["prompts"]).is_file():
+        raise ConfigError(f"{where}: {spec['prompts']} does not exist (relative to the working directory)")
+    try:
+        load_prompts(root / spec["prompts"])
+    except PromptFileError as error:
+        raise ConfigError(f"{where}: {error}") from None
 
 
 def check_biographies(config: dict, tasks: dict[str, Task], trainsets: dict[str, dict], root: Path) -> None:

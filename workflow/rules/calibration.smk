@@ -86,3 +86,64 @@ rule calibration_report:
         "../../envs/diffuse.yaml"
     script:
         "../scripts/calibration_report.py"
+
+
+rule open_random:
+    """The follow-up's open-ended transfer test: first-token support size at top-p (exact) and unique answers."""
+    input:
+        model=model_dir,
+        adapter=adapter_dir,
+        prompts=lambda wc: CALIBRATION["open_random"]["prompts"],
+    output:
+        "results/open_random/{model}/{adapter}.csv",
+    log:
+        "results/logs/open_random/{model}/{adapter}.log",
+    benchmark:
+        "results/benchmarks/open_random/{model}/{adapter}.tsv"
+    conda:
+        SAMPLING_ENV
+    threads: workflow.cores
+    resources:
+        gpu=1,
+        mem_mb=model_mem_mb,
+        runtime=per_attempt(60),
+    params:
+        limit=lambda wc: CALIBRATION["open_random"].get("limit"),
+        backend=config["sampling"]["backend"],
+        backend_options=config["sampling"].get(config["sampling"]["backend"], {}),
+        sampling=sampling_settings(config, "open-random/*"),
+        dtype=lambda wc: config["models"][wc.model]["dtype"],
+    script:
+        "../scripts/open_random.py"
+
+
+rule open_random_report:
+    """Support size against p per condition, and the unique-answer rate per category."""
+    input:
+        [f"results/open_random/{m}/{a}.csv" for m in MODELS for a in CALIBRATION_ADAPTERS],
+    output:
+        per_prompt="results/tables/open_random.csv",
+        per_prompt_md="results/tables/open_random.md",
+        summary=report(
+            "results/tables/open_random_summary.csv",
+            caption="../report/open_random_summary.rst",
+            category="Follow-up - Calibration",
+            subcategory="Transfer: open-ended random generation",
+            labels={"paper": "Follow-up", "kind": "table", "scope": "all models"},
+        ),
+        summary_md="results/tables/open_random_summary.md",
+        png=report(
+            "results/figures/open_random_support.png",
+            caption="../report/open_random_support.rst",
+            category="Follow-up - Calibration",
+            subcategory="Transfer: open-ended random generation",
+            labels={"paper": "Follow-up", "kind": "figure", "scope": "all models"},
+        ),
+        pdf="results/figures/open_random_support.pdf",
+    log:
+        "results/logs/open_random_report.log",
+    localrule: True
+    conda:
+        "../../envs/diffuse.yaml"
+    script:
+        "../scripts/open_random_report.py"

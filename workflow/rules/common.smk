@@ -145,6 +145,11 @@ def calibration_outputs():
         "results/tables/calibration_summary.csv",
         "results/tables/calibration_targets.csv",
         "results/figures/calibration_w1.png",
+        *(
+            ["results/tables/open_random_summary.csv", "results/figures/open_random_support.png"]
+            if CALIBRATION.get("open_random")
+            else []
+        ),
     ]
 
 

@@ -71,3 +71,42 @@ def calibration_figure(per_spec: pd.DataFrame, out_png: str | Path, out_pdf: str
     )
     fig.tight_layout(rect=(0, 0, 1, 0.9))
     return save_figure(fig, out_png, out_pdf)
+
+
+def open_random_figure(per_prompt: pd.DataFrame, out_png: str | Path, out_pdf: str | Path) -> pd.DataFrame:
+    """Left: median first-token support size against p per condition (log scale), with the interquartile
+    band over prompts. Right: mean unique-answer rate per category and condition. First model only."""
+    from ..open_random import SUPPORT_PS
+
+    model = per_prompt["model"].iloc[0]
+    data = per_prompt[per_prompt["model"] == model]
+    conditions = [c for c in CALIBRATION_CONDITIONS if (data["condition"] == c).any()]
+    columns = [f"support_p{p:g}" for p in SUPPORT_PS]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4), gridspec_kw={"width_ratios": [1, 1.3]})
+    for condition in conditions:
+        part = data.loc[data["condition"] == condition, columns]
+        color = CALIBRATION_COLORS[condition]
+        left.plot(SUPPORT_PS, part.median().to_numpy(), marker="o", ms=3.5, color=color, label=condition)
+        left.fill_between(SUPPORT_PS, part.quantile(0.25).to_numpy(), part.quantile(0.75).to_numpy(), color=color,
+                          alpha=0.15, lw=0)  # fmt: skip
+    left.set_yscale("log")
+    left.set_xlabel("p (top-p mass)")
+    left.set_ylabel("first-token support size")
+    left.set_title("support size at top-p (median, IQR over prompts)")
+    left.legend(fontsize=8)
+    categories = sorted(data["category"].unique())
+    x = np.arange(len(categories))
+    bar = 0.8 / len(conditions)
+    rates = data.groupby(["condition", "category"])["unique_rate"].mean()
+    for k, condition in enumerate(conditions):
+        right.bar(x - 0.4 + bar * (k + 0.5), rates.loc[condition].reindex(categories).to_numpy(), bar,
+                  color=CALIBRATION_COLORS[condition], label=condition)  # fmt: skip
+    right.set_xticks(x, categories)
+    right.set_ylim(0, 1)
+    right.set_ylabel("unique answers / samples")
+    n = int(data["n_samples"].min())
+    right.set_title(f"unique-answer rate ({n} samples per prompt, mean over prompts)")
+    fig.suptitle(f"Follow-up transfer: open-ended random generation, {model} ({data['prompt_id'].nunique()} prompts)",
+                 fontsize=10)  # fmt: skip
+    fig.tight_layout()
+    return save_figure(fig, out_png, out_pdf)

@@ -1,0 +1,56 @@
+"""The open-ended transfer test's measures (diffuse.open_random) against naive computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from diffuse.open_random import PromptFileError, load_prompts, normalise_output, support_sizes, unique_rate
+
+
+def naive_support(probs, p) -> int:
+    total, k = 0.0, 0
+    for q in sorted(probs, reverse=True):
+        total += q
+        k += 1
+        if total >= p * sum(probs) - 1e-12:
+            return k
+    return k
+
+
+def test_support_size_is_the_fewest_tokens_reaching_p():
+    probs = np.array([0.05, 0.5, 0.2, 0.25])
+    assert support_sizes(probs, (0.5, 0.7, 0.75, 0.9, 0.96, 1.0)) == {
+        0.5: 1,
+        0.7: 2,
+        0.75: 2,
+        0.9: 3,
+        0.96: 4,
+        1.0: 4,
+    }
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        probs = rng.dirichlet(np.full(200, 0.1))
+        for p, size in support_sizes(probs).items():
+            assert size == naive_support(probs.tolist(), p)
+
+
+def test_unique_rate_counts_normalised_answers():
+    texts = ["Paris", "Paris.", " 'Paris' \nmore text", "paris", "Lyon", "", "\n\n"]
+    assert [normalise_output(t) for t in texts] == ["Paris", "Paris", "Paris", "paris", "Lyon", "", ""]
+    assert unique_rate(texts) == pytest.approx(3 / 7)  # Paris, paris, Lyon; the empty ones count as samples
+
+
+def test_the_shipped_prompt_file_and_bad_ones(tmp_path):
+    prompts = load_prompts("data/open_random/prompts.csv")
+    assert len(prompts) == 102 and len({p["category"] for p in prompts}) == 6
+    assert all(
+        p["prompt"].endswith("Output ONLY the answer.") and " a random " in p["prompt"] for p in prompts
+    )
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,category,prompt\na,x,Name one.\na,x,Name two.\n")
+    with pytest.raises(PromptFileError, match="duplicate prompt ids"):
+        load_prompts(bad)
+    bad.write_text("id,prompt\na,Name one.\n")
+    with pytest.raises(PromptFileError, match="columns id, category, prompt"):
+        load_prompts(bad)
