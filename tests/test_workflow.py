@@ -229,6 +229,15 @@ def test_open_random_outputs(smoke_run):
     assert everything["median_support_p0.9"].to_dict() == medians.to_dict()
 
 
+def test_mcq_outputs(smoke_run):
+    table = pd.read_csv(smoke_run / "results" / "tables" / "mcq.csv")
+    assert len(table) == 4 and (table["n_samples"] == 8).all()
+    assert (table[["count_A", "count_B", "count_C", "count_D"]].sum(axis=1) == table["n_parsed"]).all()
+    assert (table["parse_rate"] == table["n_parsed"] / table["n_samples"]).all()
+    samples = pd.read_parquet(smoke_run / "results" / "mcq" / "smollm2-135m" / "base.parquet")
+    assert len(samples) == 8 and samples["text"].map(len).gt(0).all()
+
+
 def test_training_log(smoke_run):
     log = pd.read_csv(smoke_run / "results" / "adapters" / "smollm2-135m" / "rng" / "train_log.csv")
     assert log["step"].tolist() == [1, 2, 3]

@@ -147,3 +147,52 @@ rule open_random_report:
         "../../envs/diffuse.yaml"
     script:
         "../scripts/open_random_report.py"
+
+
+rule mcq:
+    """The follow-up's MCQ transfer test: n generated questions, each parsed for its correct-answer letter."""
+    input:
+        model=model_dir,
+        adapter=adapter_dir,
+    output:
+        "results/mcq/{model}/{adapter}.parquet",
+    log:
+        "results/logs/mcq/{model}/{adapter}.log",
+    benchmark:
+        "results/benchmarks/mcq/{model}/{adapter}.tsv"
+    conda:
+        SAMPLING_ENV
+    threads: workflow.cores
+    resources:
+        gpu=1,
+        mem_mb=model_mem_mb,
+        runtime=per_attempt(60),
+    params:
+        backend=config["sampling"]["backend"],
+        backend_options=config["sampling"].get(config["sampling"]["backend"], {}),
+        sampling=sampling_settings(config, "mcq/any"),
+        dtype=lambda wc: config["models"][wc.model]["dtype"],
+    script:
+        "../scripts/mcq.py"
+
+
+rule mcq_report:
+    """Answer-position balance per condition: TV from uniform over parsed questions, with the parse rate."""
+    input:
+        [f"results/mcq/{m}/{a}.parquet" for m in MODELS for a in CALIBRATION_ADAPTERS],
+    output:
+        csv=report(
+            "results/tables/mcq.csv",
+            caption="../report/mcq.rst",
+            category="Follow-up - Calibration",
+            subcategory="Transfer: MCQ answer positions",
+            labels={"paper": "Follow-up", "kind": "table", "scope": "all models"},
+        ),
+        md="results/tables/mcq.md",
+    log:
+        "results/logs/mcq_report.log",
+    localrule: True
+    conda:
+        "../../envs/diffuse.yaml"
+    script:
+        "../scripts/mcq_report.py"

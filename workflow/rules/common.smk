@@ -150,6 +150,7 @@ def calibration_outputs():
             if CALIBRATION.get("open_random")
             else []
         ),
+        *(["results/tables/mcq.csv"] if CALIBRATION.get("mcq") else []),
     ]
 
 
