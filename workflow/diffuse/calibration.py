@@ -36,6 +36,13 @@ SPLITS = ("seen", "unseen", "held_out")  # seen: the training specs themselves
 OBJECTIVE_ADAPTERS = {"eq5": "calib-eq5", "soft_trie_kl": "calib-soft", "hard_ce": "calib-hard"}
 # Adapter -> condition (diffuse.palette.CALIBRATION_CONDITIONS); "base" is the untuned model.
 CONDITION_OF = {"base": "untuned", "calib-eq5": "eq5", "calib-soft": "soft", "calib-hard": "hard"}
+
+
+def hotter_condition(temperature: float) -> str:
+    """The baseline condition of the untuned model sampled (and scored) at a temperature above 1."""
+    return f"untuned T={temperature:g}"
+
+
 TARGET_DIR = "results/data/distributions"
 
 
@@ -186,8 +193,11 @@ def exact_metrics(target: TargetSet, logprobs: np.ndarray, trie_kl: np.ndarray) 
     }
 
 
-def exact_scores(model, encoded, chunk_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Per target: log p(y|x) and its path's trie KL, one teacher-forced pass sharing the prompt's cache."""
+def exact_scores(
+    model, encoded, chunk_size: int = 64, temperature: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per target: log p_T(y|x) and its path's trie KL at temperature T (the distribution sampling at T
+    draws from), one teacher-forced pass sharing the prompt's cache."""
     import torch
 
     from .lm import chunked, continuation_logits, encode_prompt, full_log_softmax, token_labels
@@ -200,7 +210,7 @@ def exact_scores(model, encoded, chunk_size: int = 64) -> tuple[np.ndarray, np.n
         for _, chunk in chunked(list(range(len(trie))), chunk_size):
             paths = [trie.sequences[i] for i in chunk]
             logits, mask = continuation_logits(model, state, paths)
-            logprobs = full_log_softmax(logits)
+            logprobs = full_log_softmax(logits / temperature)
             logps.append(-path_nll(logprobs, token_labels(paths, logprobs.device), mask))
             kls.append(trie_kl(logprobs, trie.path_targets(chunk, logprobs.device)))
     return torch.cat(logps).double().cpu().numpy(), torch.cat(kls).double().cpu().numpy()
@@ -225,7 +235,7 @@ def evaluate_specs(backend, model, items: list[dict], encodings: list, settings,
     for item, encoded in zip(items, encodings, strict=True):
         spec, target = Spec(item["family"], item["params"]), grid_target(encoded)
         samples = sample_encoded(backend, Task.from_params(item["task"]), encoded, settings)
-        logprobs, kls = exact_scores(model, encoded, chunk_size)
+        logprobs, kls = exact_scores(model, encoded, chunk_size, settings.temperature)
         rows.append(
             {
                 "task": spec.id, "family": spec.family, "split": item["split"], "targets": len(target.values),
@@ -271,4 +281,9 @@ def summary_table(per_spec: pd.DataFrame) -> pd.DataFrame:
     specs = per_spec.groupby(["model", "split", "condition"], sort=False)
     table.insert(1, "specs", specs.size())
     table.insert(2, "n_samples", specs["n_samples"].min())
-    return table.reset_index()
+    table = table.reset_index()
+    from .palette import calibration_conditions
+
+    order = {c: i for i, c in enumerate(calibration_conditions(table["condition"]))}
+    key = table["split"].map(SPLITS.index) * 100 + table["condition"].map(order)
+    return table.iloc[np.argsort(key.to_numpy(), kind="stable")].reset_index(drop=True)

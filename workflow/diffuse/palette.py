@@ -15,9 +15,26 @@ import seaborn as sns  # noqa: E402
 
 CONDITIONS = ("untuned", "OOD", "ID")
 CONDITION_COLORS = {"untuned": "#7f7f7f", "OOD": "#ff7f0e", "ID": "#d62728"}
-# The 2026 follow-up's conditions (experiments.calibration): the untuned model and one adapter per objective.
+# The 2026 follow-up's conditions (experiments.calibration): the untuned model, the untuned model sampled
+# hotter ("untuned T=2", a baseline), and one adapter per objective.
 CALIBRATION_CONDITIONS = ("untuned", "eq5", "soft", "hard")
 CALIBRATION_COLORS = {"untuned": "#7f7f7f", "eq5": "#d62728", "soft": "#2ca02c", "hard": "#9467bd"}
+HOTTER_COLORS = ("#4d4d4d", "#262626", "#000000")  # untuned at higher temperatures, darker as they rise
+
+
+def calibration_conditions(present) -> list[str]:
+    """The conditions present, in order: untuned, untuned at rising temperatures, eq5, soft, hard."""
+    hotter = sorted((c for c in set(present) if c.startswith("untuned T=")), key=lambda c: float(c[10:]))
+    return [c for c in ("untuned", *hotter, *CALIBRATION_CONDITIONS[1:]) if c in set(present)]
+
+
+def calibration_color(condition: str, present) -> str:
+    if condition in CALIBRATION_COLORS:
+        return CALIBRATION_COLORS[condition]
+    hotter = [c for c in calibration_conditions(present) if c.startswith("untuned T=")]
+    return HOTTER_COLORS[min(hotter.index(condition), len(HOTTER_COLORS) - 1)]
+
+
 REFERENCE_COLOR = "#1f77b4"  # the natural / target distribution, ln |targets|
 # Figure 5 markers: the finest level a birth place resolved to.
 LEVEL_COLORS = {"city": "#d62728", "region": "#1f3fbf", "country": "#6a0dad"}

@@ -28,6 +28,45 @@ rule calibration:
         sampling=sampling_settings(config, "distributions/*"),
         dtype=lambda wc: config["models"][wc.model]["dtype"],
         chunk_size=config["exact"]["chunk_size"],
+        adapter=lambda wc: wc.adapter,
+        condition=lambda wc: CALIBRATION_CONDITION_OF[wc.adapter],
+    script:
+        "../scripts/calibration.py"
+
+
+rule calibration_hotter:
+    """The temperature baseline: the untuned model sampled, and scored exactly, at a temperature above 1."""
+    input:
+        model=model_dir,
+        adapter=[],
+        targets=lambda wc: [f"results/targets/{wc.model}/{task}.json" for task in CALIBRATION_SPECS],
+    output:
+        "results/calibration/{model}/base-hotter/T{temperature}.csv",
+    wildcard_constraints:
+        temperature=r"[0-9]+(\.[0-9]+)?",
+    log:
+        "results/logs/calibration/{model}/base-hotter/T{temperature}.log",
+    benchmark:
+        "results/benchmarks/calibration/{model}/base-hotter/T{temperature}.tsv"
+    conda:
+        SAMPLING_ENV
+    threads: workflow.cores
+    resources:
+        gpu=1,
+        mem_mb=model_mem_mb,
+        runtime=per_attempt(120),
+    params:
+        specs=[{"task": TASKS[task].to_params("sample"), **spec} for task, spec in CALIBRATION_SPECS.items()],
+        backend=config["sampling"]["backend"],
+        backend_options=config["sampling"].get(config["sampling"]["backend"], {}),
+        sampling=lambda wc: {
+            **sampling_settings(config, "distributions/*"),
+            "temperature": float(wc.temperature),
+        },
+        dtype=lambda wc: config["models"][wc.model]["dtype"],
+        chunk_size=config["exact"]["chunk_size"],
+        adapter=BASE,
+        condition=lambda wc: calibration_hotter_condition(float(wc.temperature)),
     script:
         "../scripts/calibration.py"
 
@@ -60,6 +99,12 @@ rule calibration_report:
     """Per spec and condition, the family-median summary, and the figure of W1 and trie KL per family."""
     input:
         [f"results/calibration/{m}/{a}.csv" for m in MODELS for a in CALIBRATION_ADAPTERS],
+        [
+            f"results/calibration/{m}/base-hotter/T{t:g}.csv"
+            for m in MODELS
+            for t in CALIBRATION.get("baseline_temperatures", [])
+            if CALIBRATION
+        ],
     output:
         per_spec="results/tables/calibration.csv",
         per_spec_md="results/tables/calibration.md",

@@ -6,6 +6,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
 from diffuse.calibration import CONDITION_OF as CALIBRATION_CONDITION_OF, spec_params
+from diffuse.calibration import hotter_condition as calibration_hotter_condition
 
 # The follow-up's distribution specs by task id (experiments.calibration), and the adapters it compares.
 CALIBRATION = config["experiments"].get("calibration")

@@ -1,5 +1,5 @@
 from diffuse.atomic import write_table
-from diffuse.calibration import CONDITION_OF, evaluate_specs
+from diffuse.calibration import evaluate_specs
 from diffuse.job_log import start_job
 from diffuse.sampling import SamplingSettings, make_backend
 from diffuse.targets import EncodedTask
@@ -27,6 +27,6 @@ else:  # exact scores by teacher forcing through transformers, whatever samples
     model = load_model(snakemake.input.model, adapter, dtype=params.dtype, merge=True)
 table = evaluate_specs(backend, model, params.specs, encodings, settings, params.chunk_size)
 table.insert(0, "model", snakemake.wildcards.model)
-table.insert(1, "adapter", snakemake.wildcards.adapter)
-table.insert(2, "condition", CONDITION_OF[snakemake.wildcards.adapter])
+table.insert(1, "adapter", params.adapter)
+table.insert(2, "condition", params.condition)
 write_table(table, snakemake.output[0])

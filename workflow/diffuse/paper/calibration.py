@@ -13,7 +13,7 @@ import pandas as pd  # noqa: E402
 
 from ..calibration import SPLITS  # noqa: E402
 from ..figure_data import save_figure  # noqa: E402
-from ..palette import CALIBRATION_COLORS, CALIBRATION_CONDITIONS, use_theme  # noqa: E402
+from ..palette import calibration_color, calibration_conditions, use_theme  # noqa: E402
 
 use_theme()
 SPLIT_TITLES = {
@@ -29,7 +29,7 @@ def calibration_figure(per_spec: pd.DataFrame, out_png: str | Path, out_pdf: str
     model = per_spec["model"].iloc[0]
     data = per_spec[per_spec["model"] == model]
     splits = [s for s in SPLITS if (data["split"] == s).any()]
-    conditions = [c for c in CALIBRATION_CONDITIONS if (data["condition"] == c).any()]
+    conditions = calibration_conditions(data["condition"])
     families = {s: sorted(data.loc[data["split"] == s, "family"].unique()) for s in splits}
     widths = [max(2, len(families[s])) for s in splits]
     fig, axes = plt.subplots(2, len(splits), figsize=(max(9.0, 2.2 + 0.75 * sum(widths)), 6.4), squeeze=False,
@@ -41,7 +41,7 @@ def calibration_figure(per_spec: pd.DataFrame, out_png: str | Path, out_pdf: str
         for k, condition in enumerate(conditions):
             offset = x - 0.4 + bar * (k + 0.5)
             per_family = means.xs(condition, level="condition").reindex(families[split])
-            color = CALIBRATION_COLORS[condition]
+            color = calibration_color(condition, conditions)
             top, bottom = axes[0, column], axes[1, column]
             top.bar(offset, per_family["exact_w1_normalised"], bar, color=color, label=f"{condition}, exact")
             top.scatter(offset, per_family["w1_normalised"], s=14, color="white", edgecolor="black", lw=0.7, zorder=3,
@@ -80,12 +80,12 @@ def open_random_figure(per_prompt: pd.DataFrame, out_png: str | Path, out_pdf: s
 
     model = per_prompt["model"].iloc[0]
     data = per_prompt[per_prompt["model"] == model]
-    conditions = [c for c in CALIBRATION_CONDITIONS if (data["condition"] == c).any()]
+    conditions = calibration_conditions(data["condition"])
     columns = [f"support_p{p:g}" for p in SUPPORT_PS]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4), gridspec_kw={"width_ratios": [1, 1.3]})
     for condition in conditions:
         part = data.loc[data["condition"] == condition, columns]
-        color = CALIBRATION_COLORS[condition]
+        color = calibration_color(condition, conditions)
         left.plot(SUPPORT_PS, part.median().to_numpy(), marker="o", ms=3.5, color=color, label=condition)
         left.fill_between(SUPPORT_PS, part.quantile(0.25).to_numpy(), part.quantile(0.75).to_numpy(), color=color,
                           alpha=0.15, lw=0)  # fmt: skip
@@ -100,7 +100,7 @@ def open_random_figure(per_prompt: pd.DataFrame, out_png: str | Path, out_pdf: s
     rates = data.groupby(["condition", "category"])["unique_rate"].mean()
     for k, condition in enumerate(conditions):
         right.bar(x - 0.4 + bar * (k + 0.5), rates.loc[condition].reindex(categories).to_numpy(), bar,
-                  color=CALIBRATION_COLORS[condition], label=condition)  # fmt: skip
+                  color=calibration_color(condition, conditions), label=condition)  # fmt: skip
     right.set_xticks(x, categories)
     right.set_ylim(0, 1)
     right.set_ylabel("unique answers / samples")
