@@ -163,7 +163,10 @@ def test_calibration_outputs(smoke_run):
     three objectives' adapters, each with sampled and exact metrics and the objective it trained with."""
     results = smoke_run / "results"
     per_spec = pd.read_csv(results / "tables" / "calibration.csv")
-    assert len(per_spec) == 4 * 4 and set(per_spec["condition"]) == {"untuned", "eq5", "soft", "hard"}
+    # Five conditions: the untuned model, its temperature-2 baseline (config.yaml's baseline_temperatures), the
+    # three adapters.
+    assert len(per_spec) == 4 * 5
+    assert set(per_spec["condition"]) == {"untuned", "untuned T=2", "eq5", "soft", "hard"}
     assert (
         per_spec.groupby("condition")["split"]
         .apply(sorted)
@@ -187,9 +190,11 @@ def test_calibration_outputs(smoke_run):
             (results / "adapters" / "smollm2-135m" / adapter / "train_summary.json").read_text()
         )
         assert summary["objective"] == objective and summary["prompts"] == 2 and summary["updates"] == 2
-    # The soft and hard adapters moved the model towards the targets: lower exact trie KL on seen specs.
+    # The soft and hard adapters moved the model towards the targets: lower exact trie KL on seen specs. The
+    # hotter baseline is scored at its own temperature (what it samples from).
     seen = per_spec[per_spec["split"] == "seen"].groupby("condition")["trie_kl"].mean()
     assert seen["soft"] < seen["untuned"] and seen["hard"] < seen["untuned"]
+    assert seen["untuned T=2"] != seen["untuned"]
     # The figure draws what the table says: per family, the mean over its specs of each condition's exact
     # normalised W1 (bars, top), sampled normalised W1 (dots) and exact trie KL (bars, bottom).
     plotted = pd.read_csv(results / "figures" / "calibration_w1.csv")
@@ -212,7 +217,7 @@ def test_calibration_outputs(smoke_run):
         assert (np.isnan(expected) and np.isnan(row.y)) or row.y == pytest.approx(expected), row
         checked += 1
     assert (
-        checked == 4 * 4 * 3
+        checked == 4 * 5 * 3
     )  # (split, family) cells: seen binomial, gaussian; unseen gaussian; held-out poisson
 
 
