@@ -243,6 +243,13 @@ def test_mcq_outputs(smoke_run):
     assert len(samples) == 8 and samples["text"].map(len).gt(0).all()
 
 
+def test_retention_outputs(smoke_run):
+    table = pd.read_csv(smoke_run / "results" / "tables" / "calibration_retention.csv").set_index("condition")
+    assert set(table.index) == {"untuned", "eq5", "soft", "hard"} and table["tokens"].nunique() == 1
+    assert table.loc["untuned", "nll_change"] == 0 and (table["perplexity"] > 1).all()
+    assert table["perplexity"].to_numpy() == pytest.approx(np.exp(table["nll_per_token"].to_numpy()))
+
+
 def test_training_log(smoke_run):
     log = pd.read_csv(smoke_run / "results" / "adapters" / "smollm2-135m" / "rng" / "train_log.csv")
     assert log["step"].tolist() == [1, 2, 3]

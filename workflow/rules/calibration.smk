@@ -42,12 +42,12 @@ rule calibration_hotter:
         targets=lambda wc: [f"results/targets/{wc.model}/{task}.json" for task in CALIBRATION_SPECS],
     output:
         "results/calibration/{model}/base-hotter/T{temperature}.csv",
-    wildcard_constraints:
-        temperature=r"[0-9]+(\.[0-9]+)?",
     log:
         "results/logs/calibration/{model}/base-hotter/T{temperature}.log",
     benchmark:
         "results/benchmarks/calibration/{model}/base-hotter/T{temperature}.tsv"
+    wildcard_constraints:
+        temperature=r"[0-9]+(\.[0-9]+)?",
     conda:
         SAMPLING_ENV
     threads: workflow.cores
@@ -241,3 +241,51 @@ rule mcq_report:
         "../../envs/diffuse.yaml"
     script:
         "../scripts/mcq_report.py"
+
+
+rule retention:
+    """Held-out text likelihood under each condition (the follow-up's retention check, offline text)."""
+    input:
+        model=model_dir,
+        adapter=adapter_dir,
+    output:
+        "results/retention/{model}/{adapter}.csv",
+    log:
+        "results/logs/retention/{model}/{adapter}.log",
+    benchmark:
+        "results/benchmarks/retention/{model}/{adapter}.tsv"
+    conda:
+        "../../envs/diffuse.yaml"
+    threads: workflow.cores
+    resources:
+        gpu=1,
+        mem_mb=model_mem_mb,
+        runtime=per_attempt(60),
+    params:
+        spec=lambda wc: CALIBRATION["retention"],
+        dtype=lambda wc: config["models"][wc.model]["dtype"],
+        condition=lambda wc: CALIBRATION_CONDITION_OF[wc.adapter],
+    script:
+        "../scripts/retention.py"
+
+
+rule retention_report:
+    """Held-out perplexity per condition, and its change from the untuned model."""
+    input:
+        [f"results/retention/{m}/{a}.csv" for m in MODELS for a in CALIBRATION_ADAPTERS],
+    output:
+        csv=report(
+            "results/tables/calibration_retention.csv",
+            caption="../report/calibration_retention.rst",
+            category="Follow-up - Calibration",
+            subcategory="Retention",
+            labels={"paper": "Follow-up", "kind": "table", "scope": "all models"},
+        ),
+        md="results/tables/calibration_retention.md",
+    log:
+        "results/logs/retention_report.log",
+    localrule: True
+    conda:
+        "../../envs/diffuse.yaml"
+    script:
+        "../scripts/retention_report.py"

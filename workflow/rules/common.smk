@@ -152,6 +152,7 @@ def calibration_outputs():
             else []
         ),
         *(["results/tables/mcq.csv"] if CALIBRATION.get("mcq") else []),
+        *(["results/tables/calibration_retention.csv"] if CALIBRATION.get("retention") else []),
     ]
 
 
