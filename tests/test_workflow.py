@@ -163,10 +163,17 @@ def test_calibration_outputs(smoke_run):
     three objectives' adapters, each with sampled and exact metrics and the objective it trained with."""
     results = smoke_run / "results"
     per_spec = pd.read_csv(results / "tables" / "calibration.csv")
-    # Five conditions: the untuned model, its temperature-2 baseline (config.yaml's baseline_temperatures), the
-    # three adapters.
-    assert len(per_spec) == 4 * 5
-    assert set(per_spec["condition"]) == {"untuned", "untuned T=2", "eq5", "soft", "hard"}
+    # Six conditions: the untuned model, its baselines (config.yaml's baseline_temperatures: T = 2; String Seed
+    # of Thought prompting), the three adapters.
+    assert len(per_spec) == 4 * 6
+    assert set(per_spec["condition"]) == {"untuned", "untuned T=2", "untuned SSoT", "eq5", "soft", "hard"}
+    ssot = per_spec[per_spec["condition"] == "untuned SSoT"]
+    assert ssot["exact_w1"].isna().all() and ssot["answer_tag_rate"].between(0, 1).all()
+    assert (ssot["parse_rate"] <= ssot["answer_tag_rate"]).all()
+    everything, per_spec = (
+        per_spec,
+        per_spec[per_spec["condition"] != "untuned SSoT"],
+    )  # below: exact ones too
     assert (
         per_spec.groupby("condition")["split"]
         .apply(sorted)
@@ -198,7 +205,7 @@ def test_calibration_outputs(smoke_run):
     # The figure draws what the table says: per family, the mean over its specs of each condition's exact
     # normalised W1 (bars, top), sampled normalised W1 (dots) and exact trie KL (bars, bottom).
     plotted = pd.read_csv(results / "figures" / "calibration_w1.csv")
-    means = per_spec.groupby(["split", "family", "condition"]).mean(numeric_only=True)
+    means = everything.groupby(["split", "family", "condition"]).mean(numeric_only=True)
     splits = {
         "seen specs (trained on)": "seen",
         "unseen parameters": "unseen",
@@ -217,7 +224,7 @@ def test_calibration_outputs(smoke_run):
         assert (np.isnan(expected) and np.isnan(row.y)) or row.y == pytest.approx(expected), row
         checked += 1
     assert (
-        checked == 4 * 5 * 3
+        checked == 4 * 6 * 3
     )  # (split, family) cells: seen binomial, gaussian; unseen gaussian; held-out poisson
 
 

@@ -17,6 +17,8 @@ the model's distribution over them (renormalised), and the trie KL (the soft los
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import scipy.stats
@@ -35,7 +37,8 @@ from .families import (
 SPLITS = ("seen", "unseen", "held_out")  # seen: the training specs themselves
 OBJECTIVE_ADAPTERS = {"eq5": "calib-eq5", "soft_trie_kl": "calib-soft", "hard_ce": "calib-hard"}
 # Adapter -> condition (diffuse.palette.CALIBRATION_CONDITIONS); "base" is the untuned model.
-CONDITION_OF = {"base": "untuned", "calib-eq5": "eq5", "calib-soft": "soft", "calib-hard": "hard"}
+BASE_ADAPTER = "base"
+CONDITION_OF = {BASE_ADAPTER: "untuned", "calib-eq5": "eq5", "calib-soft": "soft", "calib-hard": "hard"}
 
 
 def hotter_condition(temperature: float) -> str:
@@ -243,6 +246,47 @@ def evaluate_specs(backend, model, items: list[dict], encodings: list, settings,
                 **exact_metrics(target, logprobs, kls),
             }
         )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+# String Seed of Thought (Misaki and Akiba, arXiv:2510.21150): the model first writes a random string, then
+# derives its answer from it. Our wording of the idea, as a system message before the spec's prompt.
+SSOT_SYSTEM = (
+    "When a task asks for something random, do not pick it directly. First write a long, unpredictable random "
+    "string of letters and digits between <random_string> and </random_string>. Then, between <thinking> and "
+    "</thinking>, turn that string into your answer step by step, using all of it so that every possible answer "
+    "stays as likely as the task asks. Finally write only the answer between <answer> and </answer>."
+)
+SSOT_CONDITION = "untuned SSoT"
+_ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.IGNORECASE | re.DOTALL)
+
+
+def ssot_answer(text: str | None) -> str | None:
+    """The content of the first closed <answer>...</answer>, stripped; None without one (strict, as the
+    follow-up extracts it)."""
+    match = _ANSWER_TAG.search(text or "")
+    return match.group(1).strip() if match else None
+
+
+def evaluate_specs_ssot(backend, items: list[dict], encodings: list, settings) -> pd.DataFrame:
+    """The SSoT baseline: sampled metrics only (the answer follows generated reasoning, so there is no exact
+    distribution over the grid); answers without a closed answer tag count as unparsed."""
+    from .targets import conversation_ids
+
+    rows = []
+    for item, encoded in zip(items, encodings, strict=True):
+        spec, target = Spec(item["family"], item["params"]), grid_target(encoded)
+        ids = conversation_ids(
+            backend.tokenizer,
+            [{"role": "system", "content": SSOT_SYSTEM}, {"role": "user", "content": spec.prompt}],
+        )
+        sequences, _ = backend.sample(ids, encoded.stop_ids, settings, desc=f"{spec.id} (SSoT)")
+        texts = [backend.tokenizer.decode(seq, skip_special_tokens=True) for seq in sequences]
+        answers = [ssot_answer(t) for t in texts]
+        metrics = sampled_metrics(spec, target, [a if a is not None else "" for a in answers])
+        metrics["answer_tag_rate"] = sum(a is not None for a in answers) / len(answers)
+        rows.append({"task": spec.id, "family": spec.family, "split": item["split"], "targets": len(target.values),
+                     **metrics})  # fmt: skip
     return pd.DataFrame(rows)
 
 

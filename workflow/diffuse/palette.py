@@ -18,14 +18,16 @@ CONDITION_COLORS = {"untuned": "#7f7f7f", "OOD": "#ff7f0e", "ID": "#d62728"}
 # The 2026 follow-up's conditions (experiments.calibration): the untuned model, the untuned model sampled
 # hotter ("untuned T=2", a baseline), and one adapter per objective.
 CALIBRATION_CONDITIONS = ("untuned", "eq5", "soft", "hard")
-CALIBRATION_COLORS = {"untuned": "#7f7f7f", "eq5": "#d62728", "soft": "#2ca02c", "hard": "#9467bd"}
+CALIBRATION_COLORS = {
+    "untuned": "#7f7f7f", "untuned SSoT": "#bcbd22", "eq5": "#d62728", "soft": "#2ca02c", "hard": "#9467bd"
+}  # fmt: skip
 HOTTER_COLORS = ("#4d4d4d", "#262626", "#000000")  # untuned at higher temperatures, darker as they rise
 
 
 def calibration_conditions(present) -> list[str]:
     """The conditions present, in order: untuned, untuned at rising temperatures, eq5, soft, hard."""
     hotter = sorted((c for c in set(present) if c.startswith("untuned T=")), key=lambda c: float(c[10:]))
-    return [c for c in ("untuned", *hotter, *CALIBRATION_CONDITIONS[1:]) if c in set(present)]
+    return [c for c in ("untuned", *hotter, "untuned SSoT", *CALIBRATION_CONDITIONS[1:]) if c in set(present)]
 
 
 def calibration_color(condition: str, present) -> str:

@@ -98,13 +98,7 @@ rule calibration_targets_table:
 rule calibration_report:
     """Per spec and condition, the family-median summary, and the figure of W1 and trie KL per family."""
     input:
-        [f"results/calibration/{m}/{a}.csv" for m in MODELS for a in CALIBRATION_ADAPTERS],
-        [
-            f"results/calibration/{m}/base-hotter/T{t:g}.csv"
-            for m in MODELS
-            for t in CALIBRATION.get("baseline_temperatures", [])
-            if CALIBRATION
-        ],
+        calibration_condition_files(),
     output:
         per_spec="results/tables/calibration.csv",
         per_spec_md="results/tables/calibration.md",
@@ -289,3 +283,31 @@ rule retention_report:
         "../../envs/diffuse.yaml"
     script:
         "../scripts/retention_report.py"
+
+
+rule calibration_ssot:
+    """The String Seed of Thought baseline: the untuned model writes a random string, then its answer."""
+    input:
+        model=model_dir,
+        targets=lambda wc: [f"results/targets/{wc.model}/{task}.json" for task in CALIBRATION_SPECS],
+    output:
+        "results/calibration/{model}/base-prompted/ssot.csv",
+    log:
+        "results/logs/calibration/{model}/base-prompted/ssot.log",
+    benchmark:
+        "results/benchmarks/calibration/{model}/base-prompted/ssot.tsv"
+    conda:
+        SAMPLING_ENV
+    threads: workflow.cores
+    resources:
+        gpu=1,
+        mem_mb=model_mem_mb,
+        runtime=per_attempt(120),
+    params:
+        specs=[{"task": TASKS[task].to_params("sample"), **spec} for task, spec in CALIBRATION_SPECS.items()],
+        backend=config["sampling"]["backend"],
+        backend_options=config["sampling"].get(config["sampling"]["backend"], {}),
+        sampling=sampling_settings(config, "ssot/any"),
+        dtype=lambda wc: config["models"][wc.model]["dtype"],
+    script:
+        "../scripts/calibration_ssot.py"

@@ -139,6 +139,20 @@ def category_labels():
     return {c: TASKS[category_tasks(TASKS, c)[0]].category_label for c in LEAVE_ONE_OUT["categories"]}
 
 
+def calibration_condition_files():
+    """Every condition's per-spec table: the adapters (and base), the hotter and SSoT baselines."""
+    if not CALIBRATION:
+        return []
+    files = [f"results/calibration/{m}/{a}.csv" for m in MODELS for a in CALIBRATION_ADAPTERS]
+    for m in MODELS:
+        files += [
+            f"results/calibration/{m}/base-hotter/T{t:g}.csv"
+            for t in CALIBRATION.get("baseline_temperatures", [])
+        ]
+        files += [f"results/calibration/{m}/base-prompted/ssot.csv"] if CALIBRATION.get("ssot") else []
+    return files
+
+
 def calibration_outputs():
     if not CALIBRATION:
         return []
