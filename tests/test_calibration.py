@@ -117,3 +117,22 @@ def test_summary_is_the_median_over_families_of_their_mean():
     assert (
         table.loc[0, "median_trie_kl"] == 4.0 and table.loc[0, "families"] == 3 and table.loc[0, "specs"] == 4
     )
+
+
+def test_ssot_answer_needs_a_closed_tag():
+    from diffuse.calibration import ssot_answer
+
+    text = "<random_string>x8Qz</random_string><thinking>...</thinking><answer> 4.25 </answer> <answer>9</answer>"
+    assert ssot_answer(text) == "4.25"
+    assert ssot_answer("<ANSWER>\\n3\\n</ANSWER>".replace("\\n", "\n")) == "3"
+    assert ssot_answer("<answer>3") is None and ssot_answer("3") is None and ssot_answer(None) is None
+
+
+def test_conditions_are_ordered_and_coloured_in_one_place():
+    from diffuse.palette import calibration_color, calibration_conditions
+
+    present = ["hard", "untuned T=10", "eq5", "untuned", "untuned SSoT", "untuned T=2", "soft"]
+    order = calibration_conditions(present)
+    assert order == ["untuned", "untuned T=2", "untuned T=10", "untuned SSoT", "eq5", "soft", "hard"]
+    colours = [calibration_color(c, present) for c in order]
+    assert len(set(colours)) == len(colours)
