@@ -136,3 +136,37 @@ def test_conditions_are_ordered_and_coloured_in_one_place():
     assert order == ["untuned", "untuned T=2", "untuned T=10", "untuned SSoT", "eq5", "soft", "hard"]
     colours = [calibration_color(c, present) for c in order]
     assert len(set(colours)) == len(colours)
+
+
+def test_grid_entries_expand_to_every_combination_rounded_as_the_prompt_writes_them():
+    block = {
+        "train": [
+            {
+                "family": "gaussian",
+                "grid": {"mu": {"linspace": [-2, 2, 3]}, "sigma": {"geomspace": [0.5, 2, 3]}},
+            }
+        ],
+        "objectives": {"eq5": {}},
+    }
+    specs = [spec for _, spec, _ in split_specs(block)]
+    assert len(specs) == 9
+    assert [s.params for s in specs[:3]] == [
+        {"mu": -2.0, "sigma": 0.5},
+        {"mu": -2.0, "sigma": 1.0},
+        {"mu": -2.0, "sigma": 2.0},
+    ]
+    odd = {
+        "train": [{"family": "exponential", "grid": {"lambda": {"geomspace": [0.5, 5, 4]}}}],
+        "objectives": {"eq5": {}},
+    }
+    lambdas = [spec.params["lambda"] for _, spec, _ in split_specs(odd)]
+    assert lambdas == [0.5, 1.077, 2.321, 5.0]  # 4 significant digits: what the prompt writes is the target's
+    with pytest.raises(FamilyError, match=r"train\[0\]: give params or grid"):
+        split_specs({"train": [{"family": "gaussian"}], "objectives": {"eq5": {}}})
+    with pytest.raises(FamilyError, match=r"grid \(point 1\)\.params\.sigma: gaussian needs sigma positive"):
+        split_specs(
+            {
+                "train": [{"family": "gaussian", "grid": {"mu": [0], "sigma": [1, -1]}}],
+                "objectives": {"eq5": {}},
+            }
+        )

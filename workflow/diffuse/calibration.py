@@ -17,6 +17,7 @@ the model's distribution over them (renormalised), and the trie KL (the soft los
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import numpy as np
@@ -56,18 +57,45 @@ def discretisation(block: dict) -> Discretisation:
     return Discretisation(**settings)
 
 
+def grid_values(axis, where: str) -> list[float]:
+    """One parameter's values in a grid entry: a list, or {linspace | geomspace: [start, stop, count]},
+    each rounded to 4 significant digits so that the prompt states it exactly."""
+    if isinstance(axis, list):
+        return [float(v) for v in axis]
+    if isinstance(axis, dict) and len(axis) == 1 and next(iter(axis)) in ("linspace", "geomspace"):
+        ((kind, (start, stop, count)),) = axis.items()
+        if kind == "geomspace" and (start <= 0 or stop <= 0):
+            raise FamilyError(f"{where}: geomspace needs positive ends, not {start}, {stop}")
+        values = getattr(np, kind)(start, stop, int(count))
+        return [float(f"{v:.4g}") for v in values]
+    raise FamilyError(
+        f"{where}: a list of values or {{linspace|geomspace: [start, stop, count]}}, not {axis!r}"
+    )
+
+
+def expand_entry(entry: dict, where: str) -> list[tuple[dict, str]]:
+    """A spec entry's parameter settings: its `params`, or every combination of its `grid` axes."""
+    if ("params" in entry) == ("grid" in entry):
+        raise FamilyError(f"{where}: give params or grid, not both or neither")
+    if "params" in entry:
+        return [(entry["params"], where)]
+    axes = {name: grid_values(axis, f"{where}.grid.{name}") for name, axis in entry["grid"].items()}
+    combos = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
+    return [(params, f"{where}.grid (point {k})") for k, params in enumerate(combos)]
+
+
 def split_specs(block: dict) -> list[tuple[str, Spec, str]]:
     """(split, spec, config key) of every evaluated spec, checked; FamilyError names the key."""
     keys = {"seen": "train", "unseen": "unseen", "held_out": "held_out"}
     items, seen_ids = [], {}
     for split in SPLITS:
         for i, entry in enumerate(block.get(keys[split], [])):
-            where = f"experiments.calibration.{keys[split]}[{i}]"
-            spec = make_spec(entry["family"], entry["params"], where)
-            if spec.id in seen_ids:
-                raise FamilyError(f"{where}: the same spec as {seen_ids[spec.id]}")
-            seen_ids[spec.id] = where
-            items.append((split, spec, where))
+            for params, where in expand_entry(entry, f"experiments.calibration.{keys[split]}[{i}]"):
+                spec = make_spec(entry["family"], params, where)
+                if spec.id in seen_ids:
+                    raise FamilyError(f"{where}: the same spec as {seen_ids[spec.id]}")
+                seen_ids[spec.id] = where
+                items.append((split, spec, where))
     if not any(split == "seen" for split, _, _ in items):
         raise FamilyError("experiments.calibration.train: no training specs")
     return items
