@@ -302,6 +302,15 @@ def sample_encoded(backend, task: Task, encoded: EncodedTask, settings: Sampling
     )
 
 
+def teacher_forcing_model(backend, model_dir, adapter_dir, dtype: str):
+    """The transformers model exact scores go through: the hf backend's own, else one loaded beside it."""
+    if isinstance(backend, HFBackend):
+        return backend.model
+    from .models import load_model
+
+    return load_model(model_dir, adapter_dir, dtype=dtype, merge=True)
+
+
 def sample_task(
     backend: str,
     model_dir,

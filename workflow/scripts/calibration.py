@@ -1,7 +1,7 @@
 from diffuse.atomic import write_table
 from diffuse.calibration import evaluate_specs
 from diffuse.job_log import start_job
-from diffuse.sampling import SamplingSettings, make_backend
+from diffuse.sampling import SamplingSettings, make_backend, teacher_forcing_model
 from diffuse.targets import EncodedTask
 
 start_job(snakemake)
@@ -19,12 +19,7 @@ backend = make_backend(
     params.backend_options,
     sizing=(longest, settings.max_new_tokens),
 )
-if params.backend == "hf":
-    model = backend.model
-else:  # exact scores by teacher forcing through transformers, whatever samples
-    from diffuse.models import load_model
-
-    model = load_model(snakemake.input.model, adapter, dtype=params.dtype, merge=True)
+model = teacher_forcing_model(backend, snakemake.input.model, adapter, params.dtype)
 table = evaluate_specs(backend, model, params.specs, encodings, settings, params.chunk_size)
 table.insert(0, "model", snakemake.wildcards.model)
 table.insert(1, "adapter", params.adapter)

@@ -2,7 +2,7 @@ from diffuse.atomic import write_table
 from diffuse.calibration import CONDITION_OF
 from diffuse.job_log import start_job
 from diffuse.open_random import evaluate_prompts, load_prompts
-from diffuse.sampling import SamplingSettings, make_backend
+from diffuse.sampling import SamplingSettings, make_backend, teacher_forcing_model
 
 start_job(snakemake)
 
@@ -14,12 +14,7 @@ backend = make_backend(
     params.backend, snakemake.input.model, adapter, params.dtype, params.backend_options,
     sizing=(96, settings.max_new_tokens),
 )  # fmt: skip
-if params.backend == "hf":
-    model = backend.model
-else:  # first-token probabilities through transformers, whatever samples
-    from diffuse.models import load_model
-
-    model = load_model(snakemake.input.model, adapter, dtype=params.dtype, merge=True)
+model = teacher_forcing_model(backend, snakemake.input.model, adapter, params.dtype)
 table = evaluate_prompts(backend, model, prompts, settings)
 table.insert(0, "model", snakemake.wildcards.model)
 table.insert(1, "adapter", snakemake.wildcards.adapter)
