@@ -7,7 +7,8 @@ from conftest import REPO
 
 # What the Snakefile and workflow/rules/*.smk import at parse time.
 PARSE_TIME = (
-    "import diffuse.config, diffuse.tasks, diffuse.mt_bench, diffuse.settings, diffuse.rng_generalization"
+    "import diffuse.config, diffuse.tasks, diffuse.mt_bench, diffuse.settings, diffuse.rng_generalization, "
+    "diffuse.calibration"
 )
 
 

@@ -103,9 +103,7 @@ def target_logprobs(
     """
     logits, mask = continuation_logits(model, state, targets)
     labels = token_labels(targets, logits.device)
-    token_logp = (
-        torch.log_softmax(logits.float() / temperature, dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
-    )
+    token_logp = full_log_softmax(logits / temperature).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
     return (token_logp * mask).sum(dim=1)
 
 

@@ -90,7 +90,7 @@ rule calibration_targets_table:
     conda:
         "../../envs/diffuse.yaml"
     params:
-        block=config["experiments"].get("calibration"),
+        block=CALIBRATION,
     script:
         "../scripts/calibration_targets_table.py"
 
@@ -100,7 +100,13 @@ rule calibration_report:
     input:
         calibration_condition_files(),
     output:
-        per_spec="results/tables/calibration.csv",
+        per_spec=report(
+            "results/tables/calibration.csv",
+            caption="../report/calibration_per_spec.rst",
+            category="Follow-up - Calibration",
+            subcategory="Fidelity",
+            labels={"paper": "Follow-up", "kind": "table", "scope": "per spec"},
+        ),
         per_spec_md="results/tables/calibration.md",
         summary=report(
             "results/tables/calibration_summary.csv",
@@ -161,7 +167,13 @@ rule open_random_report:
     input:
         [f"results/open_random/{m}/{a}.csv" for m in MODELS for a in CALIBRATION_ADAPTERS],
     output:
-        per_prompt="results/tables/open_random.csv",
+        per_prompt=report(
+            "results/tables/open_random.csv",
+            caption="../report/open_random_per_prompt.rst",
+            category="Follow-up - Calibration",
+            subcategory="Transfer: open-ended random generation",
+            labels={"paper": "Follow-up", "kind": "table", "scope": "per prompt"},
+        ),
         per_prompt_md="results/tables/open_random.md",
         summary=report(
             "results/tables/open_random_summary.csv",

@@ -30,6 +30,6 @@ rule distribution_targets:
         "../../envs/diffuse.yaml"
     params:
         spec=lambda wc: CALIBRATION_SPECS[f"distributions/{wc.spec}"],
-        discretisation=config["experiments"].get("calibration", {}).get("discretisation", {}),
+        discretisation=(CALIBRATION or {}).get("discretisation", {}),
     script:
         "../scripts/distribution_targets.py"
