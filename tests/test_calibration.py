@@ -13,6 +13,7 @@ from diffuse.calibration import (
     sampled_metrics,
     split_specs,
     summary_table,
+    task_suite_table,
     w1_on_grid,
 )
 from diffuse.families import Discretisation, FamilyError, discretise, make_spec
@@ -170,3 +171,23 @@ def test_grid_entries_expand_to_every_combination_rounded_as_the_prompt_writes_t
                 "objectives": {"eq5": {}},
             }
         )
+
+
+def test_task_suite_is_the_mean_over_each_categorys_prompts_per_condition():
+    def row(adapter, task, entropy, n=50):
+        metrics = dict.fromkeys(["parse_rate", "valid_rate", "coverage", "coverage_valid", "entropy_valid",
+                                 "exact_entropy_valid", "exact_valid_mass"], 1.0)  # fmt: skip
+        return {"model": "m", "adapter": adapter, "task": task, "n_samples": n, **metrics, "entropy": entropy}
+
+    rows = [
+        row("calib-soft", "numbers/rng", 2.0), row("base", "numbers/rng", 0.5), row("base", "numbers/prime", 1.5),
+        row("calib-soft", "numbers/prime", 1.0), row("base", "fruits/a", 3.0),
+    ]  # fmt: skip
+    table = task_suite_table(rows, {"fruits": "FRUITS", "numbers": "NUMBERS"})
+    # Categories in the labels' order, conditions in CONDITION_OF's; means over each category's prompts.
+    assert table[["label", "condition", "prompts"]].values.tolist() == [
+        ["FRUITS", "untuned", 1], ["NUMBERS", "untuned", 2], ["NUMBERS", "soft", 2],
+    ]  # fmt: skip
+    assert table["entropy"].tolist() == [3.0, 1.0, 1.5] and set(table["N"]) == {50}
+    with pytest.raises(ValueError, match=r"different N: \[50, 60\]"):
+        task_suite_table([*rows, row("calib-hard", "fruits/a", 1.0, n=60)], {"fruits": "F", "numbers": "N"})

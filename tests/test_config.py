@@ -262,3 +262,21 @@ def test_schema_fills_the_defaults_the_rules_read(config):
         '.get("mem_mb"',
     ):
         assert fallback not in rules
+
+
+def test_task_suite_patterns_must_match_evaluated_prompts(config):
+    from diffuse.config import calibration_task_suite
+
+    tasks = check_config(copy.deepcopy(config), REPO)
+    chosen = calibration_task_suite(config, tasks)
+    assert chosen == config["experiments"]["calibration"]["task_suite"]  # one prompt per category, in order
+    bad = copy.deepcopy(config)
+    bad["experiments"]["calibration"]["task_suite"] = ["numbers/rng", "fruits/fruit-9"]
+    with pytest.raises(
+        ConfigError, match=r"experiments\.calibration\.task_suite: 'fruits/fruit-9' matches none"
+    ):
+        check_config(bad, REPO)
+    alone = copy.deepcopy(config)
+    alone["experiments"]["leave_one_out"] = None
+    with pytest.raises(ConfigError, match=r"task_suite: needs experiments\.leave_one_out"):
+        calibration_task_suite(alone, tasks)

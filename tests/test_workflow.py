@@ -245,6 +245,21 @@ def test_mcq_outputs(smoke_run):
     assert len(samples) == 8 and samples["text"].map(len).gt(0).all()
 
 
+def test_task_suite_outputs(smoke_run):
+    """The 2024 task suite under each objective: numbers/rng (smoke.yaml's task_suite) under the four
+    conditions, at Tables 5/6's N; the untuned row is the very measurement Tables 5/6 use."""
+    tables = smoke_run / "results" / "tables"
+    suite = pd.read_csv(tables / "calibration_task_suite.csv")
+    assert suite["condition"].tolist() == ["untuned", "eq5", "soft", "hard"]
+    assert set(suite["category"]) == {"numbers"} and (suite["prompts"] == 1).all()
+    per_task = pd.read_csv(tables / "leave_one_out.csv")
+    untuned = per_task[(per_task["task"] == "numbers/rng") & (per_task["condition"] == "untuned")].iloc[0]
+    assert (suite["N"] == untuned["n_samples"]).all()
+    for column in ["parse_rate", "valid_rate", "coverage", "entropy", "exact_valid_mass"]:
+        assert suite.loc[0, column] == pytest.approx(untuned[column]), column
+    assert suite["valid_rate"].between(0, 1).all() and (suite["parse_rate"] >= suite["valid_rate"]).all()
+
+
 def test_retention_outputs(smoke_run):
     table = pd.read_csv(smoke_run / "results" / "tables" / "calibration_retention.csv").set_index("condition")
     assert set(table.index) == {"untuned", "eq5", "soft", "hard"} and table["tokens"].nunique() == 1

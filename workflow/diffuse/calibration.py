@@ -341,6 +341,33 @@ SUMMARY_METRICS = [
 ]
 
 
+TASK_SUITE_METRICS = [
+    "parse_rate", "valid_rate", "coverage", "coverage_valid", "entropy", "entropy_valid", "exact_entropy_valid",
+    "exact_valid_mass",
+]  # fmt: skip
+
+
+def task_suite_table(rows: list[dict], labels: dict[str, str]) -> pd.DataFrame:
+    """The 2024 task suite (Tables 5/6's metrics) under each condition: per model, category and condition, the
+    mean over the category's prompts of each metric; `rows` are section-5 metric records (one per model,
+    adapter and prompt), `labels` category id -> label, in table order. Every row must share one N."""
+    frame = pd.DataFrame(rows)
+    ns = sorted(set(frame["n_samples"].astype(int)))
+    if len(ns) != 1:
+        raise ValueError(f"task-suite rows over different N: {ns}")
+    frame["category"] = frame["task"].str.split("/").str[0]
+    frame["condition"] = frame["adapter"].map(CONDITION_OF)
+    grouped = frame.groupby(["model", "category", "condition"], sort=False)
+    table = grouped[TASK_SUITE_METRICS].mean().reset_index()
+    table.insert(3, "prompts", grouped.size().to_numpy())
+    table.insert(4, "N", ns[0])
+    table.insert(2, "label", table["category"].map(labels))
+    order = {c: i for i, c in enumerate(labels)}
+    conditions = {c: i for i, c in enumerate(CONDITION_OF.values())}
+    table = table.assign(_c=table["category"].map(order), _k=table["condition"].map(conditions))
+    return table.sort_values(["model", "_c", "_k"], ignore_index=True).drop(columns=["_c", "_k"])
+
+
 def summary_table(per_spec: pd.DataFrame) -> pd.DataFrame:
     """Per model, split and condition: each metric's median over families of its mean over the family's specs
     (the follow-up's family-median, each family weighted once), with the family and spec counts."""

@@ -115,6 +115,7 @@ def check_config(config: dict, root: str | Path = ".") -> dict[str, Task]:
                 read_value_file(root / path)
             except TaskError as error:
                 raise ConfigError(f"{task.source}: task {task.id!r}: {error}") from None
+    calibration_task_suite(config, tasks)
     return tasks
 
 
@@ -347,6 +348,26 @@ def leave_one_out_evaluated(config: dict, tasks: dict[str, Task]) -> dict[str, l
             )
         evaluated[category] = chosen
     return evaluated
+
+
+def calibration_task_suite(config: dict, tasks: dict[str, Task]) -> list[str]:
+    """experiments.calibration.task_suite: the section-5 prompts (among experiments.leave_one_out's evaluated
+    ones, at its one N) the follow-up's adapters are also sampled on, so Tables 5/6 compare the objectives."""
+    from fnmatch import fnmatchcase
+
+    patterns = (config["experiments"].get("calibration") or {}).get("task_suite") or []
+    if not patterns:
+        return []
+    where = "experiments.calibration.task_suite"
+    if not config["experiments"].get("leave_one_out"):
+        raise ConfigError(f"{where}: needs experiments.leave_one_out (its evaluated prompts and N)")
+    evaluated = [t for ids in leave_one_out_evaluated(config, tasks).values() for t in ids]
+    for pattern in patterns:
+        if not any(fnmatchcase(t, pattern) for t in evaluated):
+            raise ConfigError(
+                f"{where}: {pattern!r} matches none of experiments.leave_one_out's evaluated prompts {evaluated}"
+            )
+    return [t for t in evaluated if any(fnmatchcase(t, p) for p in patterns)]
 
 
 def sampling_settings(config: dict, task_id: str) -> dict:

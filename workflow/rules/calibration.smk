@@ -323,3 +323,27 @@ rule calibration_ssot:
         dtype=lambda wc: config["models"][wc.model]["dtype"],
     script:
         "../scripts/calibration_ssot.py"
+
+
+rule calibration_task_suite:
+    """The 2024 task suite under each objective: Tables 5/6's metrics per category, untuned / eq5 / soft / hard."""
+    input:
+        calibration_task_suite_metrics(),
+    output:
+        csv=report(
+            "results/tables/calibration_task_suite.csv",
+            caption="../report/calibration_task_suite.rst",
+            category="Follow-up - Calibration",
+            subcategory="Transfer: the 2024 task suite",
+            labels={"paper": "Follow-up", "kind": "table", "scope": "all models"},
+        ),
+        md="results/tables/calibration_task_suite.md",
+    log:
+        "results/logs/calibration_task_suite.log",
+    localrule: True
+    conda:
+        "../../envs/diffuse.yaml"
+    params:
+        labels=lambda wc: category_labels(),
+    script:
+        "../scripts/calibration_task_suite.py"

@@ -1,7 +1,7 @@
 # Input functions shared by the rules.
 from diffuse.config import init_adapter, leave_one_out_adapter
 from diffuse.mt_bench import FASTCHAT_DATA as MT_BENCH_DATA, KEY as MT_BENCH_KEY
-from diffuse.config import leave_one_out_n
+from diffuse.config import calibration_task_suite, leave_one_out_n
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
@@ -14,6 +14,9 @@ CALIBRATION_SPECS = spec_params(CALIBRATION) if CALIBRATION else {}
 CALIBRATION_ADAPTERS = (
     [BASE] + [a for a in CALIBRATION_CONDITION_OF if a != BASE and a in TRAINSETS] if CALIBRATION else []
 )
+
+# The section-5 prompts the follow-up's adapters are also sampled on (experiments.calibration.task_suite).
+CALIBRATION_TASK_SUITE = calibration_task_suite(config, TASKS)
 
 # One N for every cell of Tables 5 and 6 (experiments.leave_one_out.n).
 LEAVE_ONE_OUT_N = leave_one_out_n(config, TASKS) if LEAVE_ONE_OUT else None
@@ -167,6 +170,17 @@ def calibration_outputs():
         ),
         *(["results/tables/mcq.csv"] if CALIBRATION.get("mcq") else []),
         *(["results/tables/calibration_retention.csv"] if CALIBRATION.get("retention") else []),
+        *(["results/tables/calibration_task_suite.csv"] if CALIBRATION_TASK_SUITE else []),
+    ]
+
+
+def calibration_task_suite_metrics():
+    """Section-5 metrics (experiments.leave_one_out.n rows) of the task-suite prompts under every condition."""
+    return [
+        f"results/leave_one_out/metrics/{model}/{adapter}/{task}.json"
+        for model in MODELS
+        for adapter in CALIBRATION_ADAPTERS
+        for task in CALIBRATION_TASK_SUITE
     ]
 
 
