@@ -32,6 +32,12 @@ def geocoder():
         ("Sydney, Australia", "Sydney", "AU", -33.9, 151.2),
         ("Toronto, Ontario", "Toronto", "CA", 43.7, -79.4),  # a region alone names its country
         ("Singapore", "Singapore", "SG", 1.3, 103.9),  # a city-state is a city
+        # US postal codes that are also country codes: MA is Morocco's, CA Canada's.
+        ("Boston, Boston, MA", "Boston", "US", 42.4, -71.1),
+        ("Cambridge, MA", "Cambridge", "US", 42.4, -71.1),
+        ("Los Angeles, CA", "Los Angeles", "US", 34.1, -118.2),
+        ("Toronto, CA", "Toronto", "CA", 43.7, -79.4),
+        ("Austin, TX", "Austin", "US", 30.3, -97.7),
     ],
 )
 def test_city_lookups(geocoder, place, city, country, lat, lon):
@@ -96,6 +102,7 @@ def test_misses_are_misses(geocoder):
         "Zorblat, Quuxland",
         "Cambridge, Narnia",
         "Punjab",
+        "Zorblat, MA",  # Massachusetts or Morocco: no guess
     ):
         assert geocoder.lookup(place) is None, place
 

@@ -96,6 +96,8 @@ class OfflineGeocoder:
             code: fold(c["capital"]) for code, c in cache.get_countries().items() if c["capital"]
         }
         self.us_states = {fold(s["name"]): code for code, s in cache.get_us_states().items()}
+        # Postal codes after a city ('Boston, MA'); many are also ISO country codes (MA Morocco, CA Canada).
+        self.us_state_codes = {fold(code): code for code in cache.get_us_states()}
         self.cities: dict[str, list[dict]] = {}
         for city in cache.get_cities().values():
             names = {city["name"], *city.get("alternatenames", [])}
@@ -142,6 +144,8 @@ class OfflineGeocoder:
         # Countries the string names after the first part, and US states it names there.
         countries = {c for c in (self.countries.get(p) for p in context) if c}
         states = {self.us_states[p] for p in context if p in self.us_states}
+        postal = {p for p in context if p in self.us_state_codes}
+        states |= {self.us_state_codes[p] for p in postal}
         if states:
             countries.add("US")
         if not countries:
@@ -159,7 +163,7 @@ class OfflineGeocoder:
                 return region
         for part in reversed(parts):
             code = self.countries.get(part)
-            if code:
+            if code and part not in postal:  # 'X, MA' with no city X: Massachusetts or Morocco, no guess
                 return self._country(code)
         return None
 
