@@ -351,16 +351,16 @@ def task_suite_table(rows: list[dict], labels: dict[str, str]) -> pd.DataFrame:
     """The 2024 task suite (Tables 5/6's metrics) under each condition: per model, category and condition, the
     mean over the category's prompts of each metric; `rows` are section-5 metric records (one per model,
     adapter and prompt), `labels` category id -> label, in table order. Every row must share one N."""
+    from .paper.section5 import one_n  # plotting imports: not at parse time
+
     frame = pd.DataFrame(rows)
-    ns = sorted(set(frame["n_samples"].astype(int)))
-    if len(ns) != 1:
-        raise ValueError(f"task-suite rows over different N: {ns}")
+    n = one_n(frame)
     frame["category"] = frame["task"].str.split("/").str[0]
     frame["condition"] = frame["adapter"].map(CONDITION_OF)
     grouped = frame.groupby(["model", "category", "condition"], sort=False)
     table = grouped[TASK_SUITE_METRICS].mean().reset_index()
     table.insert(3, "prompts", grouped.size().to_numpy())
-    table.insert(4, "N", ns[0])
+    table.insert(4, "N", n)
     table.insert(2, "label", table["category"].map(labels))
     order = {c: i for i, c in enumerate(labels)}
     conditions = {c: i for i, c in enumerate(CONDITION_OF.values())}
