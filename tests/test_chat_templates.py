@@ -11,7 +11,7 @@ import copy
 import pytest
 
 from diffuse.targets import assistant_separator, encode_task
-from diffuse.tasks import Task
+from diffuse.tasks import Task, TaskError
 
 LLAMA_2_CHAT = (
     "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = "
@@ -133,3 +133,49 @@ def test_mistral_boundary_merge_uses_the_turns_own_encoding(mistral_tokenizer):
     assert encoded.stop_ids == [tok.eos_token_id]
     # "{1}" and "{10}" stay prefix-free as tokens thanks to the closing brace and EOS.
     assert len({tuple(t.ids) for t in encoded.targets}) == 10
+
+
+# The parts of Qwen3's template that enable_thinking touches: its final assistant turn always carries a
+# think block (empty without reasoning), its generation prompt only when enable_thinking is false.
+QWEN3_REDUCED = (
+    "{%- for message in messages %}{%- if message.role == 'user' %}"
+    "{{- '<|im_start|>user\\n' + message.content + '<|im_end|>\\n' }}"
+    "{%- elif message.role == 'assistant' %}"
+    "{{- '<|im_start|>assistant\\n<think>\\n\\n</think>\\n\\n' + message.content.lstrip('\\n') }}"
+    "{{- '<|im_end|>\\n' }}{%- endif %}{%- endfor %}"
+    "{%- if add_generation_prompt %}\n    {{- '<|im_start|>assistant\\n' }}\n"
+    "    {%- if enable_thinking is defined and enable_thinking is false %}\n"
+    "        {{- '<think>\\n\\n</think>\\n\\n' }}\n    {%- endif %}\n{%- endif %}"
+)
+
+
+def test_pinned_enable_thinking_makes_the_answer_follow_the_empty_think_block(tokenizer):
+    from diffuse.models import pin_template_variables
+
+    unpinned = with_template(tokenizer, QWEN3_REDUCED)
+    task = rng_task()
+    # Unpinned, the answer turn holds a think block the generation prompt lacks: a clear error, not targets
+    # that make the model write the block itself.
+    with pytest.raises(TaskError, match="chat_template_variables"):
+        assistant_separator(unpinned, task.prompt)
+    pinned = with_template(tokenizer, QWEN3_REDUCED)
+    pin_template_variables(pinned, {"enable_thinking": False}, "qwen3")
+    assert assistant_separator(pinned, task.prompt) == ""
+    encoded = encode_task(pinned, task)
+    assert encoded.prompt_text.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+    assert pinned.decode(encoded.targets[encoded.values.index("7")].ids) == "{7}<|im_end|>"
+    # Pinned means pinned: a value passed at render time does not reopen thinking.
+    messages = [{"role": "user", "content": "hi"}]
+    again = pinned.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=True, enable_thinking=True
+    )
+    assert again.endswith("<think>\n\n</think>\n\n")
+
+
+def test_pinning_needs_a_single_template(tokenizer):
+    from diffuse.models import pin_template_variables
+
+    other = copy.deepcopy(tokenizer)
+    other.chat_template = {"default": QWEN3_REDUCED, "tool_use": QWEN3_REDUCED}
+    with pytest.raises(ValueError, match="chat_template_variables needs a single chat template"):
+        pin_template_variables(other, {"enable_thinking": False}, "qwen3")

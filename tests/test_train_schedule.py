@@ -338,3 +338,40 @@ def test_an_unknown_leave_one_out_adapter_override_is_an_error(paper):
     config["experiments"]["leave_one_out"]["adapter_training"] = {"id-fruit": {"early_stop_gamma": 0.2}}
     with pytest.raises(ConfigError, match="adapter_training.id-fruit: not an adapter of leave_one_out"):
         check_config(config, REPO)
+
+
+@pytest.mark.parametrize(("total", "warmup_ratio"), [(20, 0.0), (20, 0.03), (40, 0.1), (7, 0.5)])
+def test_cosine_factor_matches_transformers(total, warmup_ratio):
+    from transformers import get_cosine_schedule_with_warmup
+
+    from diffuse.train import lr_factor
+
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    theirs = get_cosine_schedule_with_warmup(optimizer, int(total * warmup_ratio), total)
+    for update in range(total):
+        assert lr_factor(update, total, "cosine", warmup_ratio) == pytest.approx(theirs.get_last_lr()[0])
+        optimizer.step()
+        theirs.step()
+    assert lr_factor(3, total, "constant") == 1.0
+
+
+def test_training_logs_the_cosine_rate_of_every_update(model_dir, tasks, tmp_path):
+    # prompt_pass: 2 passes x 3 prompts = 6 planned updates, the rate decays over all of them.
+    settings = _settings(lr_schedule="cosine", warmup_ratio=0.34)
+    rows, _, _ = _train(model_dir, tasks, tmp_path, settings)
+    rates = [row["learning_rate"] for row in rows]
+    # int(6 x 0.34) = 2 warmup updates (0, 1/2), then cos over the other 4: 1, 0.854, 0.5, 0.146.
+    expected = [0.0, 0.5] + [0.5 * (1 + math.cos(math.pi * k / 4)) for k in range(4)]
+    assert rates == pytest.approx([1e-3 * f for f in expected])
+
+
+def test_new_settings_at_their_default_leave_the_rule_params_as_before():
+    from diffuse.config import train_params
+
+    config = {"training": {"learning_rate": 1e-3}}
+    trainsets = {"t": {"tasks": ["x/y"]}, "c": {"tasks": ["x/y"], "training": {"lr_schedule": "cosine"}}}
+    assert "lr_schedule" not in train_params(config, trainsets, "t")
+    assert "warmup_ratio" not in train_params(config, trainsets, "t")
+    assert train_params(config, trainsets, "c")["lr_schedule"] == "cosine"
+    with pytest.raises(ConfigError, match=r"trainsets.t.training: warmup_ratio: only lr_schedule: cosine"):
+        train_settings({"training": {"warmup_ratio": 0.1}}, trainsets, "t")

@@ -13,6 +13,7 @@ from .settings import (
     INSTRUCTION_COLUMNS,
     LINEAR_MODULES,
     LORA_SHAPE,
+    OMITTED_AT_DEFAULT,
     TrainSettings,
     model_source_kind,
 )
@@ -260,7 +261,13 @@ def train_settings(config: dict, trainsets: dict[str, dict], trainset: str) -> T
 def train_params(config: dict, trainsets: dict[str, dict], trainset: str) -> dict:
     """train_settings as plain data for the rule's params (Snakemake fingerprints only builtin types);
     the script rebuilds it with TrainSettings(**params)."""
-    return dataclasses.asdict(train_settings(config, trainsets, trainset))
+    settings = train_settings(config, trainsets, trainset)
+    defaults = TrainSettings()
+    return {
+        key: value
+        for key, value in dataclasses.asdict(settings).items()
+        if not (key in OMITTED_AT_DEFAULT and value == getattr(defaults, key))
+    }
 
 
 def init_chain(config: dict, trainsets: dict[str, dict], trainset: str) -> list[str]:

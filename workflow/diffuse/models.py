@@ -93,19 +93,29 @@ def download_hub_model(repo_id: str, out_dir: str | os.PathLike, revision: str |
     return Path(out_dir)
 
 
-def materialise_model(source: str, out_dir: str | os.PathLike, dtype: str = "float32") -> None:
+def materialise_model(
+    source: str,
+    out_dir: str | os.PathLike,
+    dtype: str = "float32",
+    template_variables: dict | None = None,
+) -> None:
     """Write `source` as an ordinary Hugging Face folder (safetensors, tokenizer, chat template).
 
     `source` is an embedded model name (`embedded:...`: its GGUF is dequantised and saved), a hub id
     (downloaded as is, HF_TOKEN from the environment; a clear ModelDownloadError without network or
-    access), or a local folder (loaded and saved).
+    access), or a local folder (loaded and saved). `template_variables` are pinned into the saved chat
+    template (pin_template_variables), so every prompt and target rendered from the folder sees them.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     out_dir = Path(out_dir)
     if is_hub_id(source):
         download_hub_model(source, out_dir)
-        check_chat_template(AutoTokenizer.from_pretrained(str(out_dir)), source)
+        tokenizer = AutoTokenizer.from_pretrained(str(out_dir))
+        check_chat_template(tokenizer, source)
+        if template_variables:
+            pin_template_variables(tokenizer, template_variables, source)
+            tokenizer.save_pretrained(out_dir)
         return
     kwargs: dict = {"dtype": torch_dtype(dtype)}
     if source.startswith("embedded:"):
@@ -115,6 +125,7 @@ def materialise_model(source: str, out_dir: str | os.PathLike, dtype: str = "flo
         location = source
     tokenizer = AutoTokenizer.from_pretrained(location, **{k: v for k, v in kwargs.items() if k != "dtype"})
     check_chat_template(tokenizer, source)
+    pin_template_variables(tokenizer, template_variables or {}, source)
     model = AutoModelForCausalLM.from_pretrained(location, **kwargs)
     if "gguf_file" in kwargs:
         # GGUF weights are dequantised into plain Linear layers; drop the quantizer so they can be saved.
@@ -131,6 +142,24 @@ def check_chat_template(tokenizer, source: str) -> None:
         raise ValueError(
             f"model {source!r} has no chat template; diffuse needs an instruction-tuned chat model"
         )
+
+
+def pin_template_variables(tokenizer, variables: dict, source: str = "") -> None:
+    """Fix chat-template variables for every rendering: Jinja `set` statements before the template.
+
+    For templates that read a variable the caller would otherwise have to pass on every call, such as
+    Qwen3's `enable_thinking` (false: an empty think block, then the answer). A `set` at the top of the
+    template overrides a value passed at render time, so no backend can render it differently.
+    """
+    if not variables:
+        return
+    if not isinstance(tokenizer.chat_template, str):
+        raise ValueError(
+            f"model {source!r}: chat_template_variables needs a single chat template, "
+            f"not {type(tokenizer.chat_template).__name__}"
+        )
+    sets = "".join(f"{{%- set {name} = {json.dumps(value)} %}}" for name, value in sorted(variables.items()))
+    tokenizer.chat_template = sets + tokenizer.chat_template
 
 
 # Tokenizer classes with no model-specific logic: loaded directly, as AutoTokenizer would load them, but

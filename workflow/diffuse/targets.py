@@ -77,7 +77,8 @@ def assistant_separator(tokenizer, prompt: str, where: str = "") -> str:
     if at < 0 or full[len(generation) : at].strip():
         raise TaskError(
             f"{where}the chat template does not render the assistant turn as the generation prompt followed by "
-            "the answer; check response_prefix and the template"
+            "the answer; check response_prefix and the template (one that opens a block at the generation "
+            "prompt, such as Qwen3's think block, may need models.<name>.chat_template_variables)"
         )
     return full[len(generation) : at]
 

@@ -27,6 +27,24 @@ def planned_updates(settings: TrainSettings, n_prompts: int) -> int:
     return settings.max_steps * (n_prompts if settings.schedule == "prompt_pass" else 1)
 
 
+def lr_factor(update: int, total: int, schedule: str, warmup_ratio: float = 0.0) -> float:
+    """The learning rate's factor at update `update` (0 = the first) of `total` planned ones."""
+    if schedule == "constant":
+        return 1.0
+    warmup = int(total * warmup_ratio)
+    if update < warmup:
+        return update / warmup
+    progress = (update - warmup) / max(1, total - warmup)
+    return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+def lr_scheduler(optimizer, settings: TrainSettings, n_prompts: int):
+    total = planned_updates(settings, n_prompts)
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda update: lr_factor(update, total, settings.lr_schedule, settings.warmup_ratio)
+    )
+
+
 def prompt_orders(n_prompts: int, passes: int, seed: int) -> list[list[int]]:
     """The prompt order of each pass: seeded permutations, a fresh one per pass (the authors reshuffle)."""
     rng = np.random.default_rng(seed)
@@ -245,11 +263,12 @@ def train_adapter(
     optimizer = torch.optim.AdamW(
         params, lr=settings.learning_rate, weight_decay=settings.weight_decay, eps=settings.adam_eps
     )
+    scheduler = lr_scheduler(optimizer, settings, len(tasks))
     trainable, total = parameter_counts(model)
     if settings.schedule == "prompt_pass":
-        rows, passes, summary = _train_prompt_passes(model, tasks, optimizer, params, settings)
+        rows, passes, summary = _train_prompt_passes(model, tasks, optimizer, scheduler, params, settings)
     else:
-        rows, summary = _train_minibatches(model, tasks, optimizer, params, settings)
+        rows, summary = _train_minibatches(model, tasks, optimizer, scheduler, params, settings)
         passes = []
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -280,7 +299,7 @@ def _write_csv(path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def _train_minibatches(model, tasks, optimizer, params, settings: TrainSettings):
+def _train_minibatches(model, tasks, optimizer, scheduler, params, settings: TrainSettings):
     from tqdm.auto import tqdm
 
     schedule = MinibatchSchedule(
@@ -314,10 +333,12 @@ def _train_minibatches(model, tasks, optimizer, params, settings: TrainSettings)
             loss, mass = path_step(model, tasks, tries, chosen, settings, paths_rng), float("nan")
         recent = [row["loss"] for row in rows[-(window - 1) :]] + [loss] if window > 1 else [loss]
         stop = len(recent) == window and float(np.mean(recent)) <= threshold
-        grad_norm = float("nan")
+        grad_norm, lr = float("nan"), float("nan")
         if not stop:
             grad_norm = gradient_norm(params, settings.max_grad_norm)
+            lr = optimizer.param_groups[0]["lr"]
             optimizer.step()
+            scheduler.step()
         rows.append(
             {
                 "step": step,
@@ -333,6 +354,7 @@ def _train_minibatches(model, tasks, optimizer, params, settings: TrainSettings)
                 "updated": not stop,
                 "seconds": time.perf_counter() - started,
                 "grad_norm": grad_norm,
+                "learning_rate": lr,
             }
         )
         bar.set_postfix(loss=f"{loss:.3f}", bound=f"{bound:.3f}", mass=f"{mass:.3f}")
@@ -353,7 +375,7 @@ def _train_minibatches(model, tasks, optimizer, params, settings: TrainSettings)
     return rows, summary
 
 
-def _train_prompt_passes(model, tasks, optimizer, params, settings: TrainSettings):
+def _train_prompt_passes(model, tasks, optimizer, scheduler, params, settings: TrainSettings):
     """The authors' loop: per pass, each prompt once (shuffled), one clipped update on its whole target set.
 
     A prompt's loss is sum_y p*(y) nll(y) over all its targets, accumulated over micro-batches of
@@ -377,7 +399,9 @@ def _train_prompt_passes(model, tasks, optimizer, params, settings: TrainSetting
             everything = [(t, list(range(len(task.targets))), 1.0)]
             loss, mass = train_step(model, tasks, everything, settings, chunk_size=settings.batch_size)
             grad_norm = gradient_norm(params, settings.max_grad_norm)
+            lr = optimizer.param_groups[0]["lr"]
             optimizer.step()
+            scheduler.step()
             pass_loss += loss
             masses.append(mass)
             rows.append(
@@ -394,6 +418,7 @@ def _train_prompt_passes(model, tasks, optimizer, params, settings: TrainSetting
                         settings.max_grad_norm is not None and grad_norm > settings.max_grad_norm
                     ),
                     "seconds": time.perf_counter() - started,
+                    "learning_rate": lr,
                 }
             )
             bar.update()

@@ -13,6 +13,7 @@ rule materialise_model:
         runtime=per_attempt(60),
     params:
         source=lambda wc: config["models"][wc.model]["source"],
+        template_variables=lambda wc: config["models"][wc.model].get("chat_template_variables", {}),
     script:
         "../scripts/materialise_model.py"
 
