@@ -269,7 +269,7 @@ def test_task_suite_patterns_must_match_evaluated_prompts(config):
 
     tasks = check_config(copy.deepcopy(config), REPO)
     chosen = calibration_task_suite(config, tasks)
-    assert chosen == config["experiments"]["calibration"]["task_suite"]  # one prompt per category, in order
+    assert chosen == config["experiments"]["calibration"]["task_suite"]  # in leave_one_out's order
     bad = copy.deepcopy(config)
     bad["experiments"]["calibration"]["task_suite"] = ["numbers/rng", "fruits/fruit-9"]
     with pytest.raises(

@@ -21,3 +21,19 @@ def test_gated_download_without_network_or_token_says_why(tmp_path, monkeypatch)
         download_hub_model("meta-llama/Llama-2-13b-chat-hf", tmp_path / "llama")
     assert "meta-llama/Llama-2-13b-chat-hf" in str(error.value)
     assert not list((tmp_path).rglob("*.safetensors"))
+
+
+def test_a_model_without_template_variables_keeps_its_plain_source_param():
+    # The rule's params of models materialised before chat_template_variables existed stay as they were,
+    # so adding the key reruns nothing; a model that sets it gets both in its params.
+    from diffuse.settings import materialise_source, unpack_materialise_source
+
+    plain = {"source": "embedded:smollm2-135m-instruct"}
+    assert materialise_source(plain) == "embedded:smollm2-135m-instruct"
+    assert materialise_source({**plain, "chat_template_variables": {}}) == plain["source"]
+    pinned = {"source": "Qwen/Qwen3-4B", "chat_template_variables": {"enable_thinking": False}}
+    assert unpack_materialise_source(materialise_source(pinned)) == (
+        "Qwen/Qwen3-4B",
+        {"enable_thinking": False},
+    )
+    assert unpack_materialise_source("Qwen/Qwen3-4B") == ("Qwen/Qwen3-4B", {})

@@ -54,3 +54,23 @@ def test_the_shipped_prompt_file_and_bad_ones(tmp_path):
     bad.write_text("id,prompt\na,Name one.\n")
     with pytest.raises(PromptFileError, match="columns id, category, prompt"):
         load_prompts(bad)
+
+
+def test_per_category_keeps_the_first_prompts_of_every_category():
+    from diffuse.open_random import select_prompts
+
+    prompts = load_prompts("data/open_random/prompts.csv")
+    kept = select_prompts(prompts, per_category=4)
+    categories = sorted({row["category"] for row in prompts})
+    assert len(kept) == 4 * len(categories) == 24
+    for category in categories:
+        own = [row["id"] for row in prompts if row["category"] == category]
+        assert [row["id"] for row in kept if row["category"] == category] == own[:4]
+    assert select_prompts(prompts, limit=6) == prompts[:6]
+    assert (
+        select_prompts(prompts, limit=5, per_category=1)
+        == [
+            next(r for r in prompts if r["category"] == c)
+            for c in dict.fromkeys(r["category"] for r in prompts)
+        ][:5]
+    )

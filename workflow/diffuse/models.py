@@ -8,7 +8,11 @@ import os
 from pathlib import Path
 
 from .job_log import report_startup
-from .settings import EMBEDDED_MODELS, model_source_kind  # noqa: F401 (EMBEDDED_MODELS re-exported)
+from .settings import (  # noqa: F401 (EMBEDDED_MODELS re-exported)
+    EMBEDDED_MODELS,
+    model_source_kind,
+    unpack_materialise_source,
+)
 
 # torch is imported where a model is used: jobs that only tokenise (encode_targets) start in a third of the
 # time without it.
@@ -93,21 +97,17 @@ def download_hub_model(repo_id: str, out_dir: str | os.PathLike, revision: str |
     return Path(out_dir)
 
 
-def materialise_model(
-    source: str,
-    out_dir: str | os.PathLike,
-    dtype: str = "float32",
-    template_variables: dict | None = None,
-) -> None:
+def materialise_model(source: str | dict, out_dir: str | os.PathLike, dtype: str = "float32") -> None:
     """Write `source` as an ordinary Hugging Face folder (safetensors, tokenizer, chat template).
 
     `source` is an embedded model name (`embedded:...`: its GGUF is dequantised and saved), a hub id
     (downloaded as is, HF_TOKEN from the environment; a clear ModelDownloadError without network or
-    access), or a local folder (loaded and saved). `template_variables` are pinned into the saved chat
-    template (pin_template_variables), so every prompt and target rendered from the folder sees them.
+    access), or a local folder (loaded and saved); or materialise_source's dict of one with chat-template
+    variables, pinned into the saved template (pin_template_variables) so every rendering sees them.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    source, template_variables = unpack_materialise_source(source)
     out_dir = Path(out_dir)
     if is_hub_id(source):
         download_hub_model(source, out_dir)

@@ -39,6 +39,21 @@ def load_prompts(path: str | Path) -> list[dict]:
     return [{key: row[key] for key in ("id", "category", "prompt")} for row in rows]
 
 
+def select_prompts(
+    prompts: list[dict], limit: int | None = None, per_category: int | None = None
+) -> list[dict]:
+    """The first per_category prompts of each category (file order kept), then the first limit of those."""
+    if per_category is not None:
+        seen: dict[str, int] = {}
+        kept = []
+        for row in prompts:
+            seen[row["category"]] = seen.get(row["category"], 0) + 1
+            if seen[row["category"]] <= per_category:
+                kept.append(row)
+        prompts = kept
+    return prompts[:limit]
+
+
 def support_sizes(probs: np.ndarray, ps=SUPPORT_PS) -> dict[float, int]:
     """For each p, the fewest tokens whose probabilities, largest first, sum to at least p."""
     cumulative = np.cumsum(np.sort(np.asarray(probs, dtype=float))[::-1])

@@ -53,6 +53,20 @@ def model_source_kind(source: str) -> str:
     return "local" if Path(source.split("/")[0]).is_dir() else "hub"
 
 
+def materialise_source(model: dict) -> str | dict:
+    """What materialise_model's output depends on, as its rule's params: the source alone, or with the
+    chat-template variables pinned into it. A plain source stays a plain string, so models materialised
+    before chat_template_variables existed are not rebuilt (and everything after them not rerun)."""
+    variables = model.get("chat_template_variables") or {}
+    return {"source": model["source"], "chat_template_variables": variables} if variables else model["source"]
+
+
+def unpack_materialise_source(value: str | dict) -> tuple[str, dict]:
+    if isinstance(value, str):
+        return value, {}
+    return value["source"], dict(value["chat_template_variables"])
+
+
 # Telemetry off for every job; the hub offline too when no model of the run comes from it, so a default
 # run never touches the network (tests/test_offline.py runs the smoke DAG with no network at all).
 NO_TELEMETRY = {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}

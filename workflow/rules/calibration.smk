@@ -154,6 +154,7 @@ rule open_random:
         runtime=per_attempt(60),
     params:
         limit=lambda wc: CALIBRATION["open_random"].get("limit"),
+        per_category=lambda wc: CALIBRATION["open_random"].get("per_category"),
         backend=config["sampling"]["backend"],
         backend_options=config["sampling"].get(config["sampling"]["backend"], {}),
         sampling=sampling_settings(config, "open-random/*"),

@@ -7,6 +7,7 @@ from snakemake.logging import logger
 
 from diffuse.calibration import CONDITION_OF as CALIBRATION_CONDITION_OF, spec_params
 from diffuse.calibration import hotter_condition as calibration_hotter_condition
+from diffuse.settings import materialise_source
 
 # The follow-up's distribution specs by task id (experiments.calibration), and the adapters it compares.
 CALIBRATION = config["experiments"].get("calibration")

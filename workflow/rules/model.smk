@@ -12,8 +12,7 @@ rule materialise_model:
         mem_mb=model_mem_mb,
         runtime=per_attempt(60),
     params:
-        source=lambda wc: config["models"][wc.model]["source"],
-        template_variables=lambda wc: config["models"][wc.model].get("chat_template_variables", {}),
+        source=lambda wc: materialise_source(config["models"][wc.model]),
     script:
         "../scripts/materialise_model.py"
 

@@ -5,4 +5,4 @@ from diffuse.models import materialise_model
 start_job(snakemake)
 
 with atomic_dir(snakemake.output[0]) as out:
-    materialise_model(snakemake.params.source, out, template_variables=snakemake.params.template_variables)
+    materialise_model(snakemake.params.source, out)

@@ -1,14 +1,14 @@
 from diffuse.atomic import write_table
 from diffuse.calibration import CONDITION_OF
 from diffuse.job_log import start_job
-from diffuse.open_random import evaluate_prompts, load_prompts
+from diffuse.open_random import evaluate_prompts, load_prompts, select_prompts
 from diffuse.sampling import SamplingSettings, make_backend, teacher_forcing_model
 
 start_job(snakemake)
 
 params = snakemake.params
 settings = SamplingSettings.from_config(params.sampling, params.dtype)
-prompts = load_prompts(snakemake.input.prompts)[: params.limit]
+prompts = select_prompts(load_prompts(snakemake.input.prompts), params.limit, params.per_category)
 adapter = snakemake.input.adapter or None
 backend = make_backend(
     params.backend, snakemake.input.model, adapter, params.dtype, params.backend_options,
