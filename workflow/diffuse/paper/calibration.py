@@ -63,10 +63,13 @@ def calibration_figure(per_spec: pd.DataFrame, out_png: str | Path, out_pdf: str
     shown = [f"{c}, exact" for c in conditions] + [f"{conditions[0]}, sampled"]
     fig.legend([names[s] for s in shown], [s.replace(f"{conditions[0]}, sampled", "sampled (dots)") for s in shown],
                loc="upper center", bbox_to_anchor=(0.5, 0.925), ncol=len(shown), fontsize=7.5, frameon=False)  # fmt: skip
-    n = int(data["n_samples"].min())
+    # Conditions may sample different N (SSoT writes long answers, so fewer): name each that differs.
+    per_condition = data.groupby("condition")["n_samples"].min().astype(int)
+    n = int(per_condition.mode().max())
+    others = "".join(f", {c}: {k}" for c, k in per_condition.items() if k != n)
     fig.suptitle(
         f"Follow-up: fidelity to distribution families, {model}\nbars: exact over the target grid; dots: {n} "
-        "samples per spec, valid answers; each a family's mean over its specs",
+        f"samples per spec{others}, valid answers; each a family's mean over its specs",
         fontsize=9.5,
     )
     fig.tight_layout(rect=(0, 0, 1, 0.9))
