@@ -61,7 +61,10 @@ def calibration_figure(per_spec: pd.DataFrame, out_png: str | Path, out_pdf: str
     handles, labels = axes[0, 0].get_legend_handles_labels()
     names = {label: h for h, label in zip(handles, labels, strict=True)}
     shown = [f"{c}, exact" for c in conditions] + [f"{conditions[0]}, sampled"]
-    fig.legend([names[s] for s in shown], [s.replace(f"{conditions[0]}, sampled", "sampled (dots)") for s in shown],
+    # A condition scored by sampling only (SSoT) has no bars: its slot holds only its dots.
+    unscored = {c for c in conditions if data.loc[data["condition"] == c, "exact_w1_normalised"].isna().all()}
+    texts = [f"{c}, dots only" if c in unscored else f"{c}, exact" for c in conditions] + ["sampled (dots)"]
+    fig.legend([names[s] for s in shown], texts,
                loc="upper center", bbox_to_anchor=(0.5, 0.925), ncol=len(shown), fontsize=7.5, frameon=False)  # fmt: skip
     # Conditions may sample different N (SSoT writes long answers, so fewer): name each that differs.
     per_condition = data.groupby("condition")["n_samples"].min().astype(int)
