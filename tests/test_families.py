@@ -141,3 +141,24 @@ def test_parse_number_reads_only_a_plain_number():
         assert number_value(text) is None, text
     spec = make_spec("binomial", {"n": 10, "p": 0.5})
     assert in_support(spec, 3.0) and not in_support(spec, 3.5) and not in_support(spec, 11.0)
+
+
+@pytest.mark.parametrize(
+    ("family", "params"),
+    [
+        ("gaussian", {"mu": 0, "sigma": 2}),
+        ("lognormal", {"mu": 1.5, "sigma": 1.25}),
+        ("uniform", {"a": -5, "b": 7}),
+    ],
+)
+def test_a_thinned_fine_grid_is_the_full_grid_thinned(family, params):
+    # At 5 decimals the full grid has millions of points; discretise builds only the kept ones.
+    import math
+
+    settings = Discretisation(decimals=5, max_bins=1001)
+    target = discretise(make_spec(family, params), settings)
+    scale = 10**5
+    first, last = math.ceil(round(target.low * scale, 6)), math.floor(round(target.high * scale, 6))
+    full = np.arange(first, last + 1)
+    naive = full[np.unique(np.round(np.linspace(0, len(full) - 1, 1001)).astype(int))] / scale
+    assert len(full) > 100_000 and np.array_equal(target.numbers, naive)

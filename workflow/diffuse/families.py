@@ -232,7 +232,7 @@ def discretise(spec: Spec, settings: Discretisation, where: str = "spec") -> Tar
     if family.discrete:
         low = support_low if math.isfinite(support_low) else math.floor(dist.ppf(q_low))
         high = support_high if math.isfinite(support_high) else math.ceil(dist.ppf(q_high))
-        numbers = np.arange(int(low), int(high) + 1, dtype=float)[: settings.max_bins]
+        numbers = np.arange(int(low), min(int(high), int(low) + settings.max_bins - 1) + 1, dtype=float)
         high = float(numbers[-1])
         probs = dist.pmf(numbers)
         kept = float(probs.sum())
@@ -249,9 +249,12 @@ def discretise(spec: Spec, settings: Discretisation, where: str = "spec") -> Tar
                 f"{where}: {settings.decimals} decimals give fewer than two values in [{low:g}, {high:g}]; "
                 "raise experiments.calibration.discretisation.decimals"
             )
-        steps = np.arange(first, last + 1)
-        if len(steps) > settings.max_bins:
-            steps = steps[np.unique(np.round(np.linspace(0, len(steps) - 1, settings.max_bins)).astype(int))]
+        # The grid's points are first..last; thinned, only the chosen ones are built (5 decimals: millions).
+        count = last - first + 1
+        if count > settings.max_bins:
+            steps = first + np.unique(np.round(np.linspace(0, count - 1, settings.max_bins)).astype(int))
+        else:
+            steps = np.arange(first, last + 1)
         numbers = steps / scale
         edges = np.concatenate([[low], (numbers[1:] + numbers[:-1]) / 2, [high]])
         cdf = dist.cdf(edges)
