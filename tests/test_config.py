@@ -23,7 +23,7 @@ def test_shipped_config_is_consistent(config):
     assert train_settings(config, trainsets, "babynames").early_stop_gamma == 0.2
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "smoke.yaml", "paper.yaml"])
+@pytest.mark.parametrize("name", ["config.yaml", "smoke.yaml", "paper.yaml", "followup.yaml"])
 def test_check_config_leaves_the_config_as_written(name):
     from snakemake.utils import update_config
 
@@ -280,3 +280,25 @@ def test_task_suite_patterns_must_match_evaluated_prompts(config):
     alone["experiments"]["leave_one_out"] = None
     with pytest.raises(ConfigError, match=r"task_suite: needs experiments\.leave_one_out"):
         calibration_task_suite(alone, tasks)
+
+
+def test_followup_config_trains_with_the_cosine_schedule_and_qwen3_without_thinking():
+    from snakemake.utils import update_config
+
+    from diffuse.config import train_params
+    from diffuse.settings import materialise_source
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    update_config(config, yaml.safe_load((REPO / "config" / "followup.yaml").read_text()))
+    trainsets = all_trainsets(config, check_config(config, REPO))
+    for name in ("calib-eq5", "calib-soft", "calib-hard"):
+        params = train_params(config, trainsets, name)
+        assert (params["lr_schedule"], params["warmup_ratio"]) == ("cosine", 0.03)
+    # The 2024 paper's adapters keep the constant rate, and their params as before.
+    assert "lr_schedule" not in train_params(config, trainsets, "rng")
+    qwen = [m for m, spec in config["models"].items() if spec["source"].startswith("Qwen/Qwen3")]
+    assert qwen and set(qwen) <= set(config["models_to_run"])
+    for name in qwen:
+        assert materialise_source(config["models"][name])["chat_template_variables"] == {
+            "enable_thinking": False
+        }
