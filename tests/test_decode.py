@@ -127,3 +127,46 @@ def test_limits_are_errors_not_wrong_numbers():
         windowed.start(windowed.prefill(list(range(12))), 2, 8)
     with pytest.raises(ValueError, match="attention must be"):
         make_decoder(model, "flash")
+
+
+@pytest.mark.parametrize("kind", ["llama", "mistral", "qwen2"])
+def test_prompts_decoded_together_match_each_prompt_alone(kind):
+    """start_tails: prompts of different lengths after one shared prefix, padded to one width, then a row
+    dropped and two more steps: every row's logits are those of its own prompt + continuation."""
+    model = small_model(kind)
+    generator = torch.Generator().manual_seed(2)
+    shared = torch.randint(0, 97, (11,), generator=generator).tolist()
+    tails = [torch.randint(0, 97, (k,), generator=generator).tolist() for k in (1, 6, 3)]
+    steps = torch.randint(0, 97, (3, 2), generator=generator).tolist()
+    decoder = SharedPrefixDecoder(model)
+    state, first = decoder.start_tails(decoder.prefill(shared), tails, 2)
+    for row, tail in enumerate(tails):
+        reference = full_forward_logits(model, shared + tail[:-1], [[tail[-1]]])[0, 0]
+        assert (first[row] - reference).abs().max().item() < 1e-5, row
+    state.keep(torch.tensor([True, False, True]))
+    kept = [0, 2]
+    later = [decoder.step(state, torch.tensor([steps[r][t] for r in kept])) for t in range(2)]
+    for i, row in enumerate(kept):
+        reference = full_forward_logits(model, shared + tails[row], [steps[row]])[0]
+        mine = torch.stack([later[0][i], later[1][i]])
+        assert (mine - reference).abs().max().item() < 1e-5, row
+
+
+def test_sampling_prompts_together_draws_what_each_alone_draws(model, tokenizer):
+    """sample_prompts on the embedded model: per prompt, the sampled log-probabilities are the exact ones
+    of the sampled sequences under that prompt alone, and rows never cross prompts."""
+    from diffuse.lm import sample_prompts
+
+    prompts = [
+        tokenizer.encode("Pick a number from 1 to 5:"),
+        tokenizer.encode("Pick a number from 1 to 10, at random:"),
+        tokenizer.encode("Pick a colour:"),
+    ]
+    for method in ("ancestral", "tree"):
+        drawn = sample_prompts(
+            model, [(p, [2]) for p in prompts], n=20, seed=4, max_new_tokens=5, batch_size=60, method=method
+        )
+        for prompt, (sequences, logprobs) in zip(prompts, drawn, strict=True):
+            assert len(sequences) == 20
+            exact = exact_logprobs(model, prompt, sequences, attention="transformers")
+            assert (exact - torch.tensor(logprobs)).abs().max().item() < 2e-3, method

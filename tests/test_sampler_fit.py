@@ -80,3 +80,31 @@ def test_vllm_token_budget_holds_every_prefill_whole():
     assert vllm_token_budget({"max_num_seqs": 1}, (70, 12)) == (96, 96)  # never below one whole sequence
     with pytest.raises(ValueError, match="max_model_len 2048"):
         vllm_token_budget(options, (2040, 40))
+
+
+def test_prompts_sampled_together_fit_each_prompt_alone(model, tokenizer):
+    """Two section-5 prompts sampled in one batch by sample_prompts: each prompt's frequencies fit its own
+    exact two-token distribution (N per prompt), so sharing the batch does not mix the prompts."""
+    from diffuse.lm import sample_prompts
+
+    tasks = load_tasks(REPO / "config" / "tasks")
+    encoded = [encode_task(tokenizer, tasks[t]) for t in ("numbers/rng", "fruits/fruit-0")]
+
+    def top_next(ids):
+        with torch.no_grad():
+            logits = model(torch.tensor([ids])).logits[0, -1]
+        return torch.topk(logits, TOP).indices.tolist()
+
+    drawn = sample_prompts(
+        model, [(e.prompt_ids, e.stop_ids) for e in encoded], n=N // 2, seed=12, max_new_tokens=2,
+        batch_size=N, method="tree",
+    )  # fmt: skip
+    for e, (sequences, _) in zip(encoded, drawn, strict=True):
+        prompt = e.prompt_ids
+        pairs = [(a, b) for a in top_next(prompt) if a not in e.stop_ids for b in top_next(prompt + [a])]
+        exact = np.exp(exact_logprobs(model, prompt, [list(p) for p in pairs]).numpy())
+        index = set(pairs)
+        counts = Counter(tuple(s) if tuple(s) in index else "other" for s in sequences)
+        fit = chisquare_fit(counts, dict(zip(pairs, exact.tolist(), strict=True)))
+        assert fit["n"] == N // 2 and fit["bins"] >= 4, (fit, e.task_id)
+        assert fit["pvalue"] > 0.001, (fit, e.task_id, counts)

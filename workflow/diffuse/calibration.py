@@ -259,13 +259,14 @@ def evaluate_specs(backend, model, items: list[dict], encodings: list, settings,
 
     items: per spec, in the order of `encodings`: {"task": Task.to_params, "family", "params", "split"}.
     """
-    from .sampling import sample_encoded
+    from .sampling import sample_encoded_many
     from .tasks import Task
 
+    tasks = [Task.from_params(item["task"]) for item in items]
+    sampled = sample_encoded_many(backend, tasks, encodings, settings, desc="specs")
     rows = []
-    for item, encoded in zip(items, encodings, strict=True):
+    for item, encoded, samples in zip(items, encodings, sampled, strict=True):
         spec, target = Spec(item["family"], item["params"]), grid_target(encoded)
-        samples = sample_encoded(backend, Task.from_params(item["task"]), encoded, settings)
         logprobs, kls = exact_scores(model, encoded, chunk_size, settings.temperature)
         rows.append(
             {
@@ -301,14 +302,21 @@ def evaluate_specs_ssot(backend, items: list[dict], encodings: list, settings) -
     distribution over the grid); answers without a closed answer tag count as unparsed."""
     from .targets import conversation_ids
 
-    rows = []
-    for item, encoded in zip(items, encodings, strict=True):
-        spec, target = Spec(item["family"], item["params"]), grid_target(encoded)
-        ids = conversation_ids(
-            backend.tokenizer,
-            [{"role": "system", "content": SSOT_SYSTEM}, {"role": "user", "content": spec.prompt}],
+    specs = [Spec(item["family"], item["params"]) for item in items]
+    prompts = [
+        (
+            conversation_ids(
+                backend.tokenizer,
+                [{"role": "system", "content": SSOT_SYSTEM}, {"role": "user", "content": spec.prompt}],
+            ),
+            encoded.stop_ids,
         )
-        sequences, _ = backend.sample(ids, encoded.stop_ids, settings, desc=f"{spec.id} (SSoT)")
+        for spec, encoded in zip(specs, encodings, strict=True)
+    ]
+    drawn = backend.sample_many(prompts, settings, desc="specs (SSoT)")
+    rows = []
+    for item, spec, encoded, (sequences, _) in zip(items, specs, encodings, drawn, strict=True):
+        target = grid_target(encoded)
         texts = [backend.tokenizer.decode(seq, skip_special_tokens=True) for seq in sequences]
         answers = [ssot_answer(t) for t in texts]
         metrics = sampled_metrics(spec, target, [a if a is not None else "" for a in answers])

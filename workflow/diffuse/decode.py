@@ -163,10 +163,40 @@ class SharedPrefixDecoder:
         zeros = [torch.zeros(shape, device=self.device) for _ in self.layers]
         return DecodeState(prefix, zeros, [torch.zeros_like(z) for z in zeros], 0)
 
+    def start_tails(
+        self, prefix: Prefix, tails: list[list[int]], max_tokens: int
+    ) -> tuple[DecodeState, torch.Tensor]:
+        """Several prompts that share `prefix`: row i is the prefix followed by tails[i] (each non-empty).
+
+        The tails are left-padded to one width and fed together; a padded slot is never attended to and each
+        row's positions count its own tokens only, so row i computes what prefix + tails[i] alone computes.
+        Returns the state (room for `max_tokens` more tokens per row) and the float32 logits [rows, vocab]
+        after each row's last tail token.
+        """
+        if not tails or any(len(t) == 0 for t in tails):
+            raise ValueError("every prompt needs at least one token after the shared prefix")
+        width = max(len(t) for t in tails)
+        state = self.start(prefix, len(tails), width + max_tokens)
+        pads = torch.tensor([width - len(t) for t in tails])
+        state.offsets = pads
+        state.real = torch.arange(width + max_tokens).unsqueeze(0) >= pads.unsqueeze(1)
+        tokens = torch.zeros(len(tails), width, dtype=torch.long)
+        for i, tail in enumerate(tails):
+            tokens[i, width - len(tail) :] = torch.tensor(tail)
+        for t in range(width):
+            logits = self.step(state, tokens[:, t])
+        return state, logits
+
     def _rotary(self, position: int) -> tuple[torch.Tensor, torch.Tensor]:
         probe = torch.zeros(1, device=self.device)
         cos, sin = self.rotary(probe, torch.tensor([[position]], device=self.device))
         return cos[0, 0].float(), sin[0, 0].float()
+
+    def _row_rotary(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos, sin [rows, 1, 1, d] at each row's own position."""
+        probe = torch.zeros(1, device=self.device)
+        cos, sin = self.rotary(probe, positions.clamp(min=0).unsqueeze(0).to(self.device))
+        return cos[0].float()[:, None, None], sin[0].float()[:, None, None]
 
     @torch.no_grad()
     def step(self, state: DecodeState, tokens: torch.Tensor) -> torch.Tensor:
@@ -174,7 +204,13 @@ class SharedPrefixDecoder:
         rows, t = tokens.shape[0], state.length
         if t >= state.keys[0].shape[2]:
             raise ValueError(f"the row buffers hold {state.keys[0].shape[2]} tokens; step {t + 1} overflows")
-        cos, sin = self._rotary(state.prefix.length + t)
+        if state.offsets is None:
+            cos, sin = self._rotary(state.prefix.length + t)
+            query_cos, query_sin, key_cos, key_sin, real = cos, sin, cos, sin, None
+        else:  # rows of different prompts: each at its own position, padded slots masked
+            query_cos, query_sin = self._row_rotary(state.prefix.length + t - state.offsets)
+            key_cos, key_sin = query_cos[:, :, 0], query_sin[:, :, 0]
+            real = state.real[:, : t + 1].to(self.device)
         hidden = self.embed(tokens.to(self.device)).float()
         group, d = self.heads // self.kv_heads, self.head_dim
         width = hidden.shape[1]
@@ -184,8 +220,8 @@ class SharedPrefixDecoder:
             q, k, v = qkv.split((self.heads * d, self.kv_heads * d, self.kv_heads * d), dim=1)
             q = q.reshape(rows, self.kv_heads, group, d)
             k = k.reshape(rows, self.kv_heads, d)
-            q = q * cos + _rotate_half(q) * sin
-            state.keys[index][:, :, t] = k * cos + _rotate_half(k) * sin
+            q = q * query_cos + _rotate_half(q) * query_sin
+            state.keys[index][:, :, t] = k * key_cos + _rotate_half(k) * key_sin
             state.values[index][:, :, t] = v.reshape(rows, self.kv_heads, d)
             mixed = _shared_prefix_attention(
                 q * self.scale,
@@ -193,6 +229,7 @@ class SharedPrefixDecoder:
                 state.prefix.values[index],
                 state.keys[index][:, :, : t + 1],
                 state.values[index][:, :, : t + 1],
+                real,
             )
             hidden = hidden + block.output(mixed.reshape(rows, -1).to(self.dtype)).float()
             normed = F.rms_norm(hidden, (width,), block.mlp_norm, block.eps).to(self.dtype)
@@ -212,6 +249,9 @@ class DecodeState:
     keys: list[torch.Tensor]
     values: list[torch.Tensor]
     length: int
+    # Rows of several prompts (start_tails): each row's padded slot count and its real slots [rows, max_tokens].
+    offsets: torch.Tensor | None = None
+    real: torch.Tensor | None = None
 
     def keep(self, mask: torch.Tensor) -> None:
         """Keep only the rows where `mask` is true (finished rows leave the batch)."""
@@ -222,6 +262,9 @@ class DecodeState:
         index = index.to(self.keys[0].device)
         self.keys = [k.index_select(0, index) for k in self.keys]
         self.values = [v.index_select(0, index) for v in self.values]
+        if self.offsets is not None:
+            self.offsets = self.offsets.index_select(0, index.cpu())
+            self.real = self.real.index_select(0, index.cpu())
 
 
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -229,16 +272,19 @@ def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
-def _shared_prefix_attention(q, prefix_keys, prefix_values, row_keys, row_values) -> torch.Tensor:
+def _shared_prefix_attention(q, prefix_keys, prefix_values, row_keys, row_values, real=None) -> torch.Tensor:
     """softmax over [prompt; row] keys of one query per row, computed in two parts.
 
-    q: [rows, kv_heads, group, d] (already scaled); prefix_*: [kv_heads, P, d]; row_*: [rows, kv_heads, S, d].
+    q: [rows, kv_heads, group, d] (already scaled); prefix_*: [kv_heads, P, d]; row_*: [rows, kv_heads, S, d];
+    real: None or [rows, S], the row slots that may be attended to (padding is not).
     The prompt part is one batched product per key/value head over all rows' queries at once.
     """
     rows, kv_heads, group, d = q.shape
     by_head = q.permute(1, 0, 2, 3).reshape(kv_heads, rows * group, d)
     prefix_scores = torch.bmm(by_head, prefix_keys.transpose(1, 2))  # [kv, rows*group, P]
     row_scores = torch.matmul(q, row_keys.transpose(2, 3))  # [rows, kv, group, S]
+    if real is not None:
+        row_scores = row_scores.masked_fill(~real[:, None, None, :], -torch.inf)
     prefix_scores = prefix_scores.view(kv_heads, rows, group, -1).permute(1, 0, 2, 3)
     top = torch.maximum(prefix_scores.amax(-1, keepdim=True), row_scores.amax(-1, keepdim=True))
     prefix_weights = torch.exp(prefix_scores - top)

@@ -289,31 +289,130 @@ def _tree_samples(decoder, prefix, n, generator, max_new_tokens, stop, temperatu
     for _, rows in chunked(range(n), batch_size):
         state = decoder.start(prefix, 1, max(max_new_tokens - 1, 1))
         logits = prefix.last_logits.float().cpu().unsqueeze(0)
-        nodes: list[tuple[list[int], float]] = [([], 0.0)]
-        counts = torch.tensor([len(rows)])
-        for step in range(max_new_tokens):
-            parents, tokens, child_counts, logp = _split_counts(logits, counts, temperature, generator)
-            going_on = []
-            for parent, token, count, token_logp in zip(
-                parents.tolist(), tokens.tolist(), child_counts.tolist(), logp.tolist(), strict=True
-            ):
-                sequence, total = nodes[parent]
-                child = (sequence + [token], total + token_logp)
-                if token in stop or step + 1 == max_new_tokens:
-                    finished.append((*child, count))
-                else:
-                    going_on.append((parent, token, count, child))
-            if not going_on:
-                break
-            state.select(torch.tensor([g[0] for g in going_on]))
-            nodes = [g[3] for g in going_on]
-            counts = torch.tensor([g[2] for g in going_on])
-            logits = decoder.step(state, torch.tensor([g[1] for g in going_on])).cpu()
+        grown = _grow_trees(
+            decoder, state, logits, [len(rows)], [stop], max_new_tokens, temperature, generator
+        )
+        finished.extend(grown[0])
         if progress is not None:
             progress.update(len(rows))
+    return _shuffled_rows(finished, generator)
+
+
+def _shuffled_rows(finished, generator) -> tuple[list[list[int]], list[float]]:
+    """The finished (sequence, log p, count) leaves as one row per count, in a seeded random order."""
     results = [(sequence, total) for sequence, total, count in finished for _ in range(count)]
     order = torch.randperm(len(results), generator=generator).tolist()
     return [results[i][0] for i in order], [results[i][1] for i in order]
+
+
+def _grow_trees(decoder, state, logits, counts, stops, max_new_tokens, temperature, generator):
+    """Sample trees from the state's rows: row r holds counts[r] rows to draw and stops at a token of
+    stops[r]. Returns, per starting row, its finished leaves [(sequence, log p, count)]."""
+    finished: list[list[tuple[list[int], float, int]]] = [[] for _ in counts]
+    nodes = [(root, [], 0.0) for root in range(len(counts))]
+    counts = torch.tensor(counts)
+    for step in range(max_new_tokens):
+        parents, tokens, child_counts, logp = _split_counts(logits, counts, temperature, generator)
+        going_on = []
+        for parent, token, count, token_logp in zip(
+            parents.tolist(), tokens.tolist(), child_counts.tolist(), logp.tolist(), strict=True
+        ):
+            root, sequence, total = nodes[parent]
+            child = (root, sequence + [token], total + token_logp)
+            if token in stops[root] or step + 1 == max_new_tokens:
+                finished[root].append((*child[1:], count))
+            else:
+                going_on.append((parent, token, count, child))
+        if not going_on:
+            break
+        state.select(torch.tensor([g[0] for g in going_on]))
+        nodes = [g[3] for g in going_on]
+        counts = torch.tensor([g[2] for g in going_on])
+        logits = decoder.step(state, torch.tensor([g[1] for g in going_on])).cpu()
+    return finished
+
+
+@torch.no_grad()
+def sample_prompts(
+    model,
+    prompts: list[tuple[list[int], list[int]]],
+    n: int,
+    seed: int,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    batch_size: int = 250,
+    progress=None,
+    attention: str = "auto",
+    method: str = "ancestral",
+) -> list[tuple[list[list[int]], list[float]]]:
+    """`n` continuations of each (prompt ids, stop ids), as sample_continuations draws them, with the
+    prompts decoded together: their common prefix encoded once, and at each step one forward for the
+    rows of every prompt in a group of at most `batch_size` rows. Small batches of one prompt leave the
+    CPU waiting on the weights; a group of prompts fills it. The same seed, prompts, n and batch_size
+    give the same samples (a prompt's rows depend on the others of its group).
+    """
+    if method not in ("ancestral", "tree"):
+        raise ValueError(f"sampling method must be ancestral or tree, not {method!r}")
+    decoder = make_decoder(model, attention)
+    if not isinstance(decoder, SharedPrefixDecoder) or n > batch_size or len(prompts) == 1:
+        return [
+            sample_continuations(
+                model,
+                ids,
+                n,
+                seed,
+                max_new_tokens,
+                stops,
+                temperature,
+                batch_size,
+                progress,
+                attention,
+                method,
+            )
+            for ids, stops in prompts
+        ]
+    generator = torch.Generator().manual_seed(int(seed))
+    per_group = max(1, batch_size // n)
+    results = []
+    for _, group in chunked(prompts, per_group):
+        ids = [p[0] for p in group]
+        # Every prompt keeps at least its last token beyond the shared prefix.
+        shared = min(_common_prefix_length(ids), min(len(i) for i in ids) - 1)
+        prefix = decoder.prefill(ids[0][:shared])
+        state, logits = decoder.start_tails(prefix, [i[shared:] for i in ids], max(max_new_tokens - 1, 1))
+        stops = [set(p[1]) for p in group]
+        if method == "tree":
+            counts = [n] * len(group)
+            rows_of = list(range(len(group)))
+        else:  # one node per row: every row drawn on its own
+            rows_of = [k for k in range(len(group)) for _ in range(n)]
+            counts = [1] * len(rows_of)
+            state.select(torch.tensor(rows_of))
+            logits = logits[rows_of]
+        grown = _grow_trees(
+            decoder, state, logits.cpu(), counts, [stops[k] for k in rows_of], max_new_tokens, temperature,
+            generator,
+        )  # fmt: skip
+        for k in range(len(group)):
+            leaves = [
+                leaf
+                for row, row_leaves in zip(rows_of, grown, strict=True)
+                if row == k
+                for leaf in row_leaves
+            ]
+            results.append(_shuffled_rows(leaves, generator))
+        if progress is not None:
+            progress.update(n * len(group))
+    return results
+
+
+def _common_prefix_length(sequences: list[list[int]]) -> int:
+    length = 0
+    for column in zip(*sequences, strict=False):
+        if any(token != column[0] for token in column):
+            break
+        length += 1
+    return length
 
 
 def _split_counts(logits: torch.Tensor, counts: torch.Tensor, temperature: float, generator: torch.Generator):

@@ -87,13 +87,13 @@ def evaluate_prompts(backend, model, prompts: list[dict], settings, ps=SUPPORT_P
     from .targets import end_of_turn_ids, prompt_ids
 
     stops = end_of_turn_ids(backend.tokenizer)
+    ids = [prompt_ids(backend.tokenizer, item["prompt"]) for item in prompts]
+    drawn = backend.sample_many([(i, stops) for i in ids], settings, desc="prompts")
     rows = []
-    for item in prompts:
-        ids = prompt_ids(backend.tokenizer, item["prompt"])
+    for item, item_ids, (sequences, _) in zip(prompts, ids, drawn, strict=True):
         with torch.no_grad():
-            logits = encode_prompt(model, ids).last_logits
+            logits = encode_prompt(model, item_ids).last_logits
         probs = torch.softmax(logits.double(), dim=-1).cpu().numpy()
-        sequences, _ = backend.sample(ids, stops, settings, desc=item["id"])
         texts = [backend.tokenizer.decode(seq, skip_special_tokens=True) for seq in sequences]
         answers = [normalise_output(t) for t in texts]
         top = max(set(answers), key=answers.count)

@@ -78,6 +78,28 @@ class HFBackend:
                 method=settings.method,
             )
 
+    def sample_many(
+        self, prompts: list[tuple[list[int], list[int]]], settings: SamplingSettings, desc: str = "sample"
+    ):
+        """settings.n rows of each (prompt ids, stop ids), the prompts decoded together in batches of
+        settings.batch_size rows (lm.sample_prompts): [(sequences, log-probabilities)] per prompt."""
+        from tqdm.auto import tqdm
+
+        from .lm import sample_prompts
+
+        with tqdm(total=settings.n * len(prompts), desc=desc, unit="row", mininterval=1.0) as bar:
+            return sample_prompts(
+                self.model,
+                prompts,
+                n=settings.n,
+                seed=settings.seed,
+                max_new_tokens=settings.max_new_tokens,
+                temperature=settings.temperature,
+                batch_size=settings.batch_size,
+                progress=bar,
+                method=settings.method,
+            )
+
     def exact_logprobs(
         self,
         prompt_ids: list[int],
@@ -236,6 +258,12 @@ class VLLMBackend:
             logprobs.append(float(completion.cumulative_logprob))
         return sequences, logprobs
 
+    def sample_many(
+        self, prompts: list[tuple[list[int], list[int]]], settings: SamplingSettings, desc: str = "sample"
+    ):
+        """settings.n rows of each (prompt ids, stop ids); vLLM batches the rows of each prompt itself."""
+        return [self.sample(ids, stops, settings, desc=desc) for ids, stops in prompts]
+
     def exact_logprobs(self, prompt_ids: list[int], target_ids: list[list[int]], chunk_size: int = 64):
         """log p(y|x) of every target from vLLM's prompt log-probabilities of prompt + target."""
         from vllm import SamplingParams
@@ -285,6 +313,22 @@ def parse_samples(task: Task, texts: list[str]) -> list[str | None]:
 def sample_encoded(backend, task: Task, encoded: EncodedTask, settings: SamplingSettings) -> pd.DataFrame:
     """N generations for one task: a tidy table of raw text, parsed answer and whether the row stopped."""
     sequences, logprobs = backend.sample(encoded.prompt_ids, encoded.stop_ids, settings, desc=task.id)
+    return samples_table(backend, task, encoded, sequences, logprobs)
+
+
+def sample_encoded_many(
+    backend, tasks: list[Task], encodings: list[EncodedTask], settings: SamplingSettings, desc: str = "sample"
+) -> list[pd.DataFrame]:
+    """sample_encoded for several tasks, their prompts decoded together (backend.sample_many)."""
+    drawn = backend.sample_many([(e.prompt_ids, e.stop_ids) for e in encodings], settings, desc=desc)
+    return [
+        samples_table(backend, task, encoded, sequences, logprobs)
+        for task, encoded, (sequences, logprobs) in zip(tasks, encodings, drawn, strict=True)
+    ]
+
+
+def samples_table(backend, task: Task, encoded: EncodedTask, sequences, logprobs) -> pd.DataFrame:
+    """The tidy table of one task's sampled token sequences."""
     stops = set(encoded.stop_ids)
     texts = [backend.tokenizer.decode(seq, skip_special_tokens=True) for seq in sequences]
     answers = parse_samples(task, texts)
