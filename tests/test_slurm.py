@@ -31,8 +31,9 @@ def slurm_args(root: Path) -> tuple[str, ...]:
     # Targets go before these: the options take several values.
     # The profile's account and partition are a cluster's; this one has no accounting and a partition 'cpu'.
     # squeue, not sacct, reports job states without slurmdbd (sacct would hang: shared/notes/slurm-local.md).
+    # --cores 4: a model job's threads (half the cores) become --cpus-per-task=2, other jobs' 1.
     return (
-        "--cores", "2", "--profile", "slurm", "--configfile", "config/smoke.yaml", "--verbose",
+        "--cores", "4", "--profile", "slurm", "--configfile", "config/smoke.yaml", "--verbose",
         "--slurm-status-command", "squeue", "--slurm-logdir", str(root / "jobs"),
         "--default-resources", "slurm_partition=cpu", "mem_mb=2000", "runtime=30",
         # The first status check after 5 s, not 40; outputs are on a local disk.

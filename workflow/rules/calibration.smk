@@ -16,7 +16,7 @@ rule calibration:
         "results/benchmarks/calibration/{model}/{adapter}.tsv"
     conda:
         SAMPLING_ENV
-    threads: workflow.cores
+    threads: MODEL_JOB_THREADS
     resources:
         gpu=1,
         mem_mb=model_mem_mb,
@@ -50,7 +50,7 @@ rule calibration_hotter:
         temperature=r"[0-9]+(\.[0-9]+)?",
     conda:
         SAMPLING_ENV
-    threads: workflow.cores
+    threads: MODEL_JOB_THREADS
     resources:
         gpu=1,
         mem_mb=model_mem_mb,
@@ -147,7 +147,7 @@ rule open_random:
         "results/benchmarks/open_random/{model}/{adapter}.tsv"
     conda:
         SAMPLING_ENV
-    threads: workflow.cores
+    threads: MODEL_JOB_THREADS
     resources:
         gpu=1,
         mem_mb=model_mem_mb,
@@ -214,7 +214,7 @@ rule mcq:
         "results/benchmarks/mcq/{model}/{adapter}.tsv"
     conda:
         SAMPLING_ENV
-    threads: workflow.cores
+    threads: MODEL_JOB_THREADS
     resources:
         gpu=1,
         mem_mb=model_mem_mb,
@@ -263,7 +263,7 @@ rule retention:
         "results/benchmarks/retention/{model}/{adapter}.tsv"
     conda:
         "../../envs/diffuse.yaml"
-    threads: workflow.cores
+    threads: MODEL_JOB_THREADS
     resources:
         gpu=1,
         mem_mb=model_mem_mb,
@@ -311,7 +311,7 @@ rule calibration_ssot:
         "results/benchmarks/calibration/{model}/base-prompted/ssot.tsv"
     conda:
         SAMPLING_ENV
-    threads: workflow.cores
+    threads: MODEL_JOB_THREADS
     resources:
         gpu=1,
         mem_mb=model_mem_mb,

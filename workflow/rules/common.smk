@@ -28,6 +28,11 @@ SAMPLING_ENV = (
 )
 
 
+# Threads of a job that loads a model: half the cores, so two such jobs run at once. A job's first seconds
+# (imports, model load) use one core, and its twin computes meanwhile (1.2x on 2 cores, measured).
+MODEL_JOB_THREADS = max(1, workflow.cores // 2)
+
+
 def model_dir(wildcards):
     return f"results/models/{wildcards.model}"
 

@@ -15,7 +15,7 @@ rule sample:
         "results/benchmarks/sample/{model}/{adapter}/{task}.tsv"
     conda:
         SAMPLING_ENV
-    threads: workflow.cores
+    threads: MODEL_JOB_THREADS
     resources:
         gpu=1,
         mem_mb=model_mem_mb,
@@ -44,7 +44,7 @@ rule exact:
         "results/benchmarks/exact/{model}/{adapter}/{task}.tsv"
     conda:
         "../../envs/diffuse.yaml"
-    threads: workflow.cores
+    threads: MODEL_JOB_THREADS
     resources:
         gpu=1,
         mem_mb=model_mem_mb,

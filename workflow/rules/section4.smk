@@ -119,7 +119,7 @@ rule temperature:
         "results/benchmarks/temperature/{model}/{adapter}/{task}.tsv"
     conda:
         SAMPLING_ENV
-    threads: workflow.cores
+    threads: MODEL_JOB_THREADS
     resources:
         gpu=1,
         mem_mb=model_mem_mb,
@@ -188,7 +188,7 @@ rule rng_generalization:
         "results/benchmarks/rng_generalization/{model}/{adapter}.tsv"
     conda:
         SAMPLING_ENV
-    threads: workflow.cores
+    threads: MODEL_JOB_THREADS
     resources:
         gpu=1,
         mem_mb=model_mem_mb,

@@ -179,7 +179,7 @@ rule utility:
         "results/benchmarks/utility/{model}.tsv"
     conda:
         "../../envs/diffuse.yaml"
-    threads: workflow.cores
+    threads: MODEL_JOB_THREADS
     resources:
         gpu=1,
         mem_mb=model_mem_mb,
@@ -253,7 +253,7 @@ rule mt_bench_answers:
         "results/logs/mt_bench_answers/{model}/{adapter}.log",
     conda:
         "../../envs/diffuse.yaml"
-    threads: workflow.cores
+    threads: MODEL_JOB_THREADS
     resources:
         gpu=1,
         mem_mb=model_mem_mb,

@@ -15,7 +15,7 @@ rule train_adapter:
         "results/benchmarks/train_adapter/{model}/{trainset}.tsv"
     conda:
         "../../envs/diffuse.yaml"
-    threads: workflow.cores
+    threads: MODEL_JOB_THREADS
     resources:
         gpu=1,
         mem_mb=model_mem_mb,
