@@ -43,3 +43,23 @@ def test_balance():
     assert row["chi2_pvalue"] == pytest.approx(stats.chisquare([4, 2, 2, 0]).pvalue)
     assert balance(list("ABCD") * 5)["tv_from_uniform"] == 0
     assert balance([None, None])["parse_rate"] == 0
+
+
+def test_balance_table_one_row_per_sample_file(tmp_path):
+    import pandas as pd
+
+    from diffuse.mcq import balance_table
+
+    paths = []
+    for adapter, answers in {"base": ["A", None, "A"], "calib-soft": ["A", "B", "C", "D"]}.items():
+        path = tmp_path / "m" / f"{adapter}.parquet"
+        path.parent.mkdir(exist_ok=True)
+        pd.DataFrame({"answer": answers}).to_parquet(path)
+        paths.append(path)
+    table = balance_table(paths).set_index("adapter")
+    assert table.loc["base", "condition"] == "untuned" and table.loc["calib-soft", "condition"] == "soft"
+    assert (table["model"] == "m").all()
+    assert table.loc["base", "n_samples"] == 3 and table.loc["base", "n_parsed"] == 2
+    # Both parsed answers are A: (|1 - 1/4| + 3 x 1/4) / 2.
+    assert table.loc["base", "tv_from_uniform"] == pytest.approx(0.75)
+    assert table.loc["calib-soft", "tv_from_uniform"] == pytest.approx(0.0)

@@ -31,3 +31,18 @@ def test_windows_score_every_token_once(tokenizer):
     # With a BOS every text token is scored; without, each window's first token has no context.
     assert tokens == count == (len(ids) if bos else len(ids) - -(-len(ids) // 40))
     assert nll == pytest.approx(expected, rel=1e-5)
+
+
+def test_nll_change_is_against_each_models_untuned_row():
+    import pandas as pd
+
+    from diffuse.retention import with_nll_change
+
+    table = pd.DataFrame(
+        {
+            "model": ["a", "a", "b", "b"],
+            "condition": ["untuned", "soft", "soft", "untuned"],
+            "nll_per_token": [2.0, 2.5, 1.2, 1.0],
+        }
+    )
+    assert with_nll_change(table)["nll_change"].tolist() == pytest.approx([0.0, 0.5, 0.2, 0.0])

@@ -340,15 +340,20 @@ def leave_one_out_trainsets(config: dict, tasks: dict[str, Task]) -> dict[str, d
     }
 
 
-def leave_one_out_evaluated(config: dict, tasks: dict[str, Task]) -> dict[str, list[str]]:
-    """Category -> the task ids evaluated for Figure 3 / Tables 5 and 6 (experiments.leave_one_out.evaluate)."""
+def matches_any(task_id: str, patterns) -> bool:
+    """Whether a task id matches one of the config's globs (case-sensitive, as task ids are)."""
     from fnmatch import fnmatchcase
 
+    return any(fnmatchcase(task_id, pattern) for pattern in patterns)
+
+
+def leave_one_out_evaluated(config: dict, tasks: dict[str, Task]) -> dict[str, list[str]]:
+    """Category -> the task ids evaluated for Figure 3 / Tables 5 and 6 (experiments.leave_one_out.evaluate)."""
     spec = config["experiments"]["leave_one_out"]
     patterns = spec.get("evaluate", ["*"])
     evaluated = {}
     for category in spec["categories"]:
-        chosen = [t for t in category_tasks(tasks, category) if any(fnmatchcase(t, p) for p in patterns)]
+        chosen = [t for t in category_tasks(tasks, category) if matches_any(t, patterns)]
         if not chosen:
             raise ConfigError(
                 f"experiments.leave_one_out.evaluate: no task of category {category!r} matches {patterns}"
@@ -360,8 +365,6 @@ def leave_one_out_evaluated(config: dict, tasks: dict[str, Task]) -> dict[str, l
 def calibration_task_suite(config: dict, tasks: dict[str, Task]) -> list[str]:
     """experiments.calibration.task_suite: the section-5 prompts (among experiments.leave_one_out's evaluated
     ones, at its one N) the follow-up's adapters are also sampled on, so Tables 5/6 compare the objectives."""
-    from fnmatch import fnmatchcase
-
     patterns = (config["experiments"].get("calibration") or {}).get("task_suite") or []
     if not patterns:
         return []
@@ -370,20 +373,18 @@ def calibration_task_suite(config: dict, tasks: dict[str, Task]) -> list[str]:
         raise ConfigError(f"{where}: needs experiments.leave_one_out (its evaluated prompts and N)")
     evaluated = [t for ids in leave_one_out_evaluated(config, tasks).values() for t in ids]
     for pattern in patterns:
-        if not any(fnmatchcase(t, pattern) for t in evaluated):
+        if not any(matches_any(t, [pattern]) for t in evaluated):
             raise ConfigError(
                 f"{where}: {pattern!r} matches none of experiments.leave_one_out's evaluated prompts {evaluated}"
             )
-    return [t for t in evaluated if any(fnmatchcase(t, p) for p in patterns)]
+    return [t for t in evaluated if matches_any(t, patterns)]
 
 
 def sampling_settings(config: dict, task_id: str) -> dict:
     """The sampling block for one task: the first override whose glob matches the task id applies."""
-    from fnmatch import fnmatchcase
-
     settings = {k: v for k, v in config["sampling"].items() if k != "overrides"}
     for override in config["sampling"].get("overrides", []):
-        if any(fnmatchcase(task_id, pattern) for pattern in override["tasks"]):
+        if matches_any(task_id, override["tasks"]):
             settings.update({k: v for k, v in override.items() if k != "tasks"})
             break
     return settings

@@ -73,3 +73,19 @@ def generate(backend, settings) -> pd.DataFrame:
     sequences, _ = backend.sample(ids, end_of_turn_ids(backend.tokenizer), settings, desc="mcq")
     texts = [backend.tokenizer.decode(seq, skip_special_tokens=True) for seq in sequences]
     return pd.DataFrame({"row": range(len(texts)), "text": texts, "answer": [parse_mcq(t) for t in texts]})
+
+
+def balance_table(paths) -> pd.DataFrame:
+    """One balance row per sample file results/mcq/{model}/{adapter}.parquet (its `answer` letters)."""
+    from pathlib import Path
+
+    from .calibration import CONDITION_OF
+
+    rows = []
+    for path in map(Path, paths):
+        model, adapter = path.parent.name, path.stem
+        letters = [None if pd.isna(a) else a for a in pd.read_parquet(path)["answer"]]
+        rows.append(
+            {"model": model, "condition": CONDITION_OF[adapter], "adapter": adapter, **balance(letters)}
+        )
+    return pd.DataFrame(rows)

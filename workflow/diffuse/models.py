@@ -105,16 +105,14 @@ def materialise_model(source: str | dict, out_dir: str | os.PathLike, dtype: str
     access), or a local folder (loaded and saved); or materialise_source's dict of one with chat-template
     variables, pinned into the saved template (pin_template_variables) so every rendering sees them.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     source, template_variables = unpack_materialise_source(source)
     out_dir = Path(out_dir)
     if is_hub_id(source):
         download_hub_model(source, out_dir)
-        tokenizer = AutoTokenizer.from_pretrained(str(out_dir))
-        check_chat_template(tokenizer, source)
+        tokenizer = _chat_tokenizer(str(out_dir), source, template_variables)
         if template_variables:
-            pin_template_variables(tokenizer, template_variables, source)
             tokenizer.save_pretrained(out_dir)
         return
     kwargs: dict = {"dtype": torch_dtype(dtype)}
@@ -123,9 +121,9 @@ def materialise_model(source: str | dict, out_dir: str | os.PathLike, dtype: str
         location, kwargs["gguf_file"] = str(gguf.parent), gguf.name
     else:
         location = source
-    tokenizer = AutoTokenizer.from_pretrained(location, **{k: v for k, v in kwargs.items() if k != "dtype"})
-    check_chat_template(tokenizer, source)
-    pin_template_variables(tokenizer, template_variables or {}, source)
+    tokenizer = _chat_tokenizer(
+        location, source, template_variables, **{k: v for k, v in kwargs.items() if k != "dtype"}
+    )
     model = AutoModelForCausalLM.from_pretrained(location, **kwargs)
     if "gguf_file" in kwargs:
         # GGUF weights are dequantised into plain Linear layers; drop the quantizer so they can be saved.
@@ -135,6 +133,16 @@ def materialise_model(source: str | dict, out_dir: str | os.PathLike, dtype: str
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+
+
+def _chat_tokenizer(location: str, source: str, template_variables: dict | None, **kwargs):
+    """The tokenizer at `location`, checked for a chat template, its template variables pinned."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(location, **kwargs)
+    check_chat_template(tokenizer, source)
+    pin_template_variables(tokenizer, template_variables or {}, source)
+    return tokenizer
 
 
 def check_chat_template(tokenizer, source: str) -> None:

@@ -53,3 +53,9 @@ def retention_row(model, tokenizer, max_chars: int, window: int) -> dict:
         "characters": len(text), "tokens": tokens, "nll_per_token": nll / tokens,
         "perplexity": math.exp(nll / tokens),
     }  # fmt: skip
+
+
+def with_nll_change(table):
+    """The retention rows with nll_change: each row's NLL per token minus its model's untuned one."""
+    untuned = table[table["condition"] == "untuned"].set_index("model")["nll_per_token"]
+    return table.assign(nll_change=table["nll_per_token"] - table["model"].map(untuned))

@@ -23,8 +23,8 @@ rule calibration:
         runtime=per_attempt(120),
     params:
         specs=[{"task": TASKS[task].to_params("sample"), **spec} for task, spec in CALIBRATION_SPECS.items()],
-        backend=config["sampling"]["backend"],
-        backend_options=config["sampling"].get(config["sampling"]["backend"], {}),
+        backend=SAMPLING_BACKEND,
+        backend_options=SAMPLING_BACKEND_OPTIONS,
         sampling=sampling_settings(config, "distributions/*"),
         dtype=lambda wc: config["models"][wc.model]["dtype"],
         chunk_size=config["exact"]["chunk_size"],
@@ -57,8 +57,8 @@ rule calibration_hotter:
         runtime=per_attempt(120),
     params:
         specs=[{"task": TASKS[task].to_params("sample"), **spec} for task, spec in CALIBRATION_SPECS.items()],
-        backend=config["sampling"]["backend"],
-        backend_options=config["sampling"].get(config["sampling"]["backend"], {}),
+        backend=SAMPLING_BACKEND,
+        backend_options=SAMPLING_BACKEND_OPTIONS,
         sampling=lambda wc: {
             **sampling_settings(config, "distributions/*"),
             "temperature": float(wc.temperature),
@@ -155,8 +155,8 @@ rule open_random:
     params:
         limit=lambda wc: CALIBRATION["open_random"].get("limit"),
         per_category=lambda wc: CALIBRATION["open_random"].get("per_category"),
-        backend=config["sampling"]["backend"],
-        backend_options=config["sampling"].get(config["sampling"]["backend"], {}),
+        backend=SAMPLING_BACKEND,
+        backend_options=SAMPLING_BACKEND_OPTIONS,
         sampling=sampling_settings(config, "open-random/*"),
         dtype=lambda wc: config["models"][wc.model]["dtype"],
     script:
@@ -220,8 +220,8 @@ rule mcq:
         mem_mb=model_mem_mb,
         runtime=per_attempt(60),
     params:
-        backend=config["sampling"]["backend"],
-        backend_options=config["sampling"].get(config["sampling"]["backend"], {}),
+        backend=SAMPLING_BACKEND,
+        backend_options=SAMPLING_BACKEND_OPTIONS,
         sampling=sampling_settings(config, "mcq/any"),
         dtype=lambda wc: config["models"][wc.model]["dtype"],
     script:
@@ -318,8 +318,8 @@ rule calibration_ssot:
         runtime=per_attempt(120),
     params:
         specs=[{"task": TASKS[task].to_params("sample"), **spec} for task, spec in CALIBRATION_SPECS.items()],
-        backend=config["sampling"]["backend"],
-        backend_options=config["sampling"].get(config["sampling"]["backend"], {}),
+        backend=SAMPLING_BACKEND,
+        backend_options=SAMPLING_BACKEND_OPTIONS,
         sampling=sampling_settings(config, "ssot/any"),
         dtype=lambda wc: config["models"][wc.model]["dtype"],
     script:

@@ -22,10 +22,12 @@ CALIBRATION_TASK_SUITE = calibration_task_suite(config, TASKS)
 # One N for every cell of Tables 5 and 6 (experiments.leave_one_out.n).
 LEAVE_ONE_OUT_N = leave_one_out_n(config, TASKS) if LEAVE_ONE_OUT else None
 
+# The sampling backend (sampling.backend) and its options (sampling.<backend>), params of every model rule.
+SAMPLING_BACKEND = config["sampling"]["backend"]
+SAMPLING_BACKEND_OPTIONS = config["sampling"].get(SAMPLING_BACKEND, {})
+
 # The sampling rules' conda env: the vllm backend needs vLLM installed beside the core pins.
-SAMPLING_ENV = (
-    "../../envs/diffuse-vllm.yaml" if config["sampling"]["backend"] == "vllm" else "../../envs/diffuse.yaml"
-)
+SAMPLING_ENV = "../../envs/diffuse-vllm.yaml" if SAMPLING_BACKEND == "vllm" else "../../envs/diffuse.yaml"
 
 
 # Threads of a job that loads a model: half the cores, so two such jobs run at once. A job's first seconds

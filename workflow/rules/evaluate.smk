@@ -22,8 +22,8 @@ rule sample:
         runtime=per_attempt(120),
     params:
         task=lambda wc: TASKS[wc.task].to_params("sample"),
-        backend=config["sampling"]["backend"],
-        backend_options=config["sampling"].get(config["sampling"]["backend"], {}),
+        backend=SAMPLING_BACKEND,
+        backend_options=SAMPLING_BACKEND_OPTIONS,
         sampling=lambda wc: sampling_settings(config, wc.task),
         dtype=lambda wc: config["models"][wc.model]["dtype"],
     script:

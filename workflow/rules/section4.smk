@@ -127,8 +127,8 @@ rule temperature:
     params:
         task=lambda wc: TASKS[wc.task].to_params("temperature"),
         spec=config["experiments"].get("temperature"),
-        backend=config["sampling"]["backend"],
-        backend_options=config["sampling"].get(config["sampling"]["backend"], {}),
+        backend=SAMPLING_BACKEND,
+        backend_options=SAMPLING_BACKEND_OPTIONS,
         batch_size=config["sampling"]["batch_size"],
         dtype=lambda wc: config["models"][wc.model]["dtype"],
         chunk_size=config["exact"]["chunk_size"],
@@ -195,8 +195,8 @@ rule rng_generalization:
         runtime=per_attempt(120),
     params:
         spec=config["experiments"].get("rng_generalization"),
-        backend=config["sampling"]["backend"],
-        backend_options=config["sampling"].get(config["sampling"]["backend"], {}),
+        backend=SAMPLING_BACKEND,
+        backend_options=SAMPLING_BACKEND_OPTIONS,
         sampling=sampling_settings(config, "rng-formats/any"),
         dtype=lambda wc: config["models"][wc.model]["dtype"],
         chunk_size=config["exact"]["chunk_size"],

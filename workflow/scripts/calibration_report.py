@@ -1,13 +1,11 @@
-import pandas as pd
-
 from diffuse.calibration import summary_table
 from diffuse.job_log import start_job
 from diffuse.paper.calibration import calibration_figure
-from diffuse.paper.tables import write_table
+from diffuse.paper.tables import concat_csv, write_table
 
 start_job(snakemake)
 
-per_spec = pd.concat([pd.read_csv(path) for path in snakemake.input], ignore_index=True)
+per_spec = concat_csv(snakemake.input)
 out = snakemake.output
 legend = [
     "One row per model, condition and spec. n_samples: N; parse_rate: answers that are one plain number; "

@@ -1,13 +1,11 @@
-import pandas as pd
-
 from diffuse.job_log import start_job
 from diffuse.paper.section4 import figure2
-from diffuse.paper.tables import write_table
+from diffuse.paper.tables import concat_csv, write_table
 from diffuse.rng_generalization import summarise
 
 start_job(snakemake)
 
-per_prompt = pd.concat([pd.read_csv(path) for path in snakemake.input], ignore_index=True)
+per_prompt = concat_csv(snakemake.input)
 summary = summarise(per_prompt)
 legend = [
     "Per model x adapter x point (2a: upper end x, low 1; 2b: range size x): means over the point's prompts "

@@ -1,11 +1,10 @@
-import pandas as pd
-
 from diffuse.job_log import start_job
 from diffuse.paper.section6 import figure6
+from diffuse.paper.tables import concat_csv
 
 start_job(snakemake)
 
-utility = pd.concat([pd.read_csv(path) for path in snakemake.input], ignore_index=True)
+utility = concat_csv(snakemake.input)
 summary = utility.groupby(["model", "adapter", "category"], as_index=False)[
     ["kl_per_token", "base_loglik_per_token", "tuned_loglik_per_token", "answer_tokens"]
 ].mean()

@@ -1,20 +1,9 @@
-from pathlib import Path
-
-import pandas as pd
-
-from diffuse.calibration import CONDITION_OF
 from diffuse.job_log import start_job
-from diffuse.mcq import balance
+from diffuse.mcq import balance_table
 from diffuse.paper.tables import write_table
 
 start_job(snakemake)
 
-rows = []
-for path in map(Path, snakemake.input):
-    model, adapter = path.parent.name, path.stem
-    answers = pd.read_parquet(path)["answer"]
-    letters = [None if pd.isna(a) else a for a in answers]
-    rows.append({"model": model, "condition": CONDITION_OF[adapter], "adapter": adapter, **balance(letters)})
 legend = [
     "One row per model and condition: n_samples generated questions (the prompt in diffuse.mcq.PROMPT, asking "
     "for the correct answer spread evenly over A-D); n_parsed, parse_rate: those in the strict six-line format; "
@@ -23,7 +12,7 @@ legend = [
     "against uniform.",
 ]
 write_table(
-    pd.DataFrame(rows),
+    balance_table(snakemake.input),
     snakemake.output.csv,
     snakemake.output.md,
     "MCQ answer-position balance",

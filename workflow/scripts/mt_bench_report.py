@@ -1,12 +1,11 @@
-import pandas as pd
-
 from diffuse.job_log import start_job
 from diffuse.mt_bench import category_scores, score_table
 from diffuse.paper.section6 import figure6_mt_bench
+from diffuse.paper.tables import concat_csv
 
 start_job(snakemake)
 
-judgments = pd.concat([pd.read_csv(path) for path in snakemake.input], ignore_index=True)
+judgments = concat_csv(snakemake.input)
 conditions = snakemake.params.conditions
 scores = score_table(judgments)
 scores.insert(2, "condition", scores["adapter"].map(conditions))

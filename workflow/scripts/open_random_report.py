@@ -1,13 +1,11 @@
-import pandas as pd
-
 from diffuse.job_log import start_job
 from diffuse.open_random import summary_table
 from diffuse.paper.calibration import open_random_figure
-from diffuse.paper.tables import write_table
+from diffuse.paper.tables import concat_csv, write_table
 
 start_job(snakemake)
 
-per_prompt = pd.concat([pd.read_csv(path) for path in snakemake.input], ignore_index=True)
+per_prompt = concat_csv(snakemake.input)
 out = snakemake.output
 legend = [
     "One row per model, condition and prompt (data/open_random/prompts.csv). support_p<p>: the fewest first "

@@ -1,13 +1,10 @@
-import pandas as pd
-
 from diffuse.job_log import start_job
-from diffuse.paper.tables import write_table
+from diffuse.paper.tables import concat_csv, write_table
+from diffuse.retention import with_nll_change
 
 start_job(snakemake)
 
-table = pd.concat([pd.read_csv(path) for path in snakemake.input], ignore_index=True)
-untuned = table[table["condition"] == "untuned"].set_index("model")["nll_per_token"]
-table["nll_change"] = table["nll_per_token"] - table["model"].map(untuned)
+table = with_nll_change(concat_csv(snakemake.input))
 legend = [
     "One row per model and condition: the negative log-likelihood per token (nats) and perplexity of held-out "
     "text (CPython's reference pages, pydoc_data.topics, in name order, the first `characters` characters; "

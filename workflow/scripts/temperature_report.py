@@ -1,15 +1,13 @@
-import pandas as pd
-
 from diffuse.config import BASE
 from diffuse.job_log import start_job
 from diffuse.paper.section4 import temperature_figure
-from diffuse.paper.tables import write_table
+from diffuse.paper.tables import concat_csv, write_table
 from diffuse.temperature import crossings
 
 start_job(snakemake)
 
 params = snakemake.params
-table = pd.concat([pd.read_csv(path) for path in snakemake.input], ignore_index=True)
+table = concat_csv(snakemake.input)
 labels = {e["task"]: e.get("label", e["task"]) for e in params.experiments}
 tuned_of = {e["task"]: e["adapter"] for e in params.experiments}
 table.insert(3, "label", table["task"].map(labels))

@@ -45,6 +45,11 @@ METRIC_LEGEND = [
 ]
 
 
+def concat_csv(paths) -> pd.DataFrame:
+    """One table of the rows of several CSV files (one per model and condition), in the order given."""
+    return pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
+
+
 def markdown(table: pd.DataFrame) -> str:
     """A markdown table, floats to 4 significant figures, missing values blank."""
     shown = table.copy()
