@@ -8,8 +8,8 @@ seconds, max RSS. This is the mode to use: it measures each job itself, whatever
 
 The log mode covers every rule, the light ones too, from the log's timestamps:
 Snakemake prints a timestamp before every job start ("rule X:" / "localrule X:" with its jobid) and every
-"Finished jobid: N". With one job at a time (the default run uses every core per job) a job's wall time is
-the gap between the two. Usage:
+"Finished jobid: N". A job's wall time is the gap between the two with its jobid, so jobs that ran side by
+side (model jobs run two at a time, each on half the cores) are each timed. Usage:
 
     make reproduce 2>&1 | tee reproduce.log
     .venv/bin/python benchmarks/run_log.py reproduce.log [--out benchmarks/results/run_log.csv]
@@ -19,7 +19,7 @@ Prints a per-rule table (recorded in benchmarks/README.md) and the run's span fr
 The start-up mode sums what the model jobs spend before computing: every job that loads a model logs one
 line, "start-up: S s from process start to model loaded" (interpreter, imports, weights, adapter merge).
 `--startup results/logs` tabulates them per rule; given the run's log as well, it prints their share of the
-run's span:
+jobs' summed wall time (the share of the job slots the machine spent starting jobs) and of the run's span:
 
     .venv/bin/python benchmarks/run_log.py reproduce.log --startup results/logs
 """
@@ -134,7 +134,11 @@ def main() -> None:
             with open(args.log, encoding="utf-8", errors="replace") as handle:
                 jobs = job_durations(handle)
             span = (max(end for *_, end in jobs) - min(start for _, _, start, _ in jobs)).total_seconds()
-            line += f" of a {span / 60:.1f}-min run ({100 * total / span:.1f}%)"
+            busy = sum(seconds for _, seconds, _, _ in jobs)
+            line += (
+                f": {100 * total / busy:.1f}% of the {len(jobs)} jobs' summed {busy / 60:.1f} min,"
+                f" {100 * total / span:.1f}% of the run's {span / 60:.1f}-min span"
+            )
         print(line)
         return
     if (args.log is None) == (args.benchmarks is None):

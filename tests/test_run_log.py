@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-from run_log import benchmark_summary, read_benchmark, startup_summary  # noqa: E402
+from run_log import benchmark_summary, job_durations, read_benchmark, startup_summary  # noqa: E402
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 
@@ -87,3 +87,23 @@ def test_startup_lines_the_jobs_write_are_summed_per_rule(tmp_path, capsys):
     assert [row["rule"] for row in rows] == ["sample", "exact"]
     assert rows[0]["jobs"] == 2 and rows[0]["startup_total_s"] == round(seconds + 4.0, 1)
     assert rows[1] == {"rule": "exact", "jobs": 1, "startup_total_s": 3.0, "startup_median_s": 3.0}
+
+
+def test_jobs_side_by_side_are_timed_by_their_jobid():
+    # Two model jobs start together; the second started finishes first (as Snakemake logs it).
+    log = """
+[Thu Dec  3 07:00:00 2026]
+rule train_adapter:
+    output: results/adapters/m/a
+    jobid: 7
+[Thu Dec  3 07:00:01 2026]
+rule sample:
+    output: results/samples/m/base/t.parquet
+    jobid: 3
+[Thu Dec  3 07:00:31 2026]
+Finished jobid: 3 (Rule: sample)
+[Thu Dec  3 07:01:40 2026]
+Finished jobid: 7 (Rule: train_adapter)
+"""
+    jobs = {name: seconds for name, seconds, _, _ in job_durations(log.splitlines())}
+    assert jobs == {"sample": 30.0, "train_adapter": 100.0}
