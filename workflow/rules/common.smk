@@ -31,7 +31,8 @@ SAMPLING_ENV = "../../envs/diffuse-vllm.yaml" if SAMPLING_BACKEND == "vllm" else
 
 
 # Threads of a job that loads a model: half the cores, so two such jobs run at once. A job's first seconds
-# (imports, model load) use one core, and its twin computes meanwhile (1.2x on 2 cores, measured).
+# (imports, model load) use one core, and its twin computes meanwhile (two soft-training jobs on 2 cores:
+# 65 s at once, 102 s one after the other; benchmarks/README.md).
 MODEL_JOB_THREADS = max(1, workflow.cores // 2)
 
 
