@@ -170,3 +170,47 @@ def test_sampling_prompts_together_draws_what_each_alone_draws(model, tokenizer)
             assert len(sequences) == 20
             exact = exact_logprobs(model, prompt, sequences, attention="transformers")
             assert (exact - torch.tensor(logprobs)).abs().max().item() < 2e-3, method
+
+
+def _teacher_forced(model, prompt, targets, weights, shared: bool):
+    """continuation_logits with gradients, through the shared prompt (shared) or transformers' own cache
+    copied into every row; returns the real positions' log-probabilities and every parameter's gradient."""
+    from diffuse import lm
+
+    model.zero_grad(set_to_none=True)
+    applies = lm.prefix_attention_applies
+    try:
+        if not shared:
+            lm.prefix_attention_applies = lambda *_: False
+        state = lm.encode_prompt(model, prompt)
+        logits, mask = lm.continuation_logits(model, state, targets)
+    finally:
+        lm.prefix_attention_applies = applies
+    logp = torch.log_softmax(logits, -1).gather(-1, lm.token_labels(targets).unsqueeze(-1)).squeeze(-1)
+    (-(weights * (logp * mask).sum(1)).sum()).backward()
+    grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+    return logp[mask].detach(), grads
+
+
+@pytest.mark.parametrize("kind", ["llama", "mistral", "qwen2"])
+def test_teacher_forcing_through_the_shared_prompt_has_the_same_values_and_gradients(kind):
+    """Training's path (lm.continuation_logits): right-padded targets of different lengths attend to the
+    one prompt, not to copies of it. Log-probabilities and the gradient of every parameter, the prompt's
+    own tokens' included, match transformers' forward over the prompt copied into every row."""
+    from diffuse.decode import prefix_attention_applies
+
+    model = small_model(kind).train()
+    generator = torch.Generator().manual_seed(3)
+    prompt = torch.randint(0, 97, (19,), generator=generator).tolist()
+    targets = [torch.randint(0, 97, (k,), generator=generator).tolist() for k in (3, 1, 6, 2, 5)]
+    weights = torch.rand(len(targets), generator=generator)
+    assert prefix_attention_applies(model, len(prompt) + 6)
+    mine, my_grads = _teacher_forced(model, prompt, targets, weights, shared=True)
+    reference, grads = _teacher_forced(model, prompt, targets, weights, shared=False)
+    assert model.config._attn_implementation == "sdpa"  # restored after the shared forward
+    assert (mine - reference).abs().max().item() < 1e-5
+    assert my_grads.keys() == grads.keys() and "model.embed_tokens.weight" in grads
+    for name, grad in grads.items():
+        assert (my_grads[name] - grad).abs().max().item() <= 1e-5 * max(1.0, grad.abs().max().item()), name
+    windowed = small_model("mistral", sliding_window=16)
+    assert not prefix_attention_applies(windowed, 17) and prefix_attention_applies(windowed, 16)

@@ -295,3 +295,83 @@ def _shared_prefix_attention(q, prefix_keys, prefix_values, row_keys, row_values
     ).view(kv_heads, rows, group, d)
     row_part = torch.matmul(row_weights, row_values)  # [rows, kv, group, d]
     return (prefix_part.permute(1, 0, 2, 3) + row_part) / total
+
+
+# Teacher forcing (training and exact paths): every row's tokens at once, the prompt shared. transformers'
+# forward does the projections, norms and rotary (LoRA layers wrapped or not); only its attention call is
+# ours, through transformers' attention interface. A forward given `shared_prefix` (the prompt's per-layer
+# keys and values, batch 1) attends to it without copying it into every row; any other forward is sdpa's.
+PREFIX_ATTENTION = "diffuse_shared_prefix"
+
+
+def prefix_attention_forward(
+    module, query, key, value, attention_mask, dropout=0.0, scaling=None, shared_prefix=None, **kwargs
+):
+    """softmax over [prompt; the row's own tokens up to this one], the prompt's keys stored once.
+
+    query [rows, heads, W, d]; key, value [rows, kv_heads, W, d]: the rows' own tokens, right-padded (a
+    padded position only ever sees earlier ones, so real positions compute what a full forward does).
+    The scores and the softmax are at least float32; returns [rows, W, heads, d] in the query's dtype, as
+    sdpa does.
+    """
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    if shared_prefix is None:
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
+        )
+    prefix_keys, prefix_values = shared_prefix[module.layer_idx]  # [1, kv_heads, P, d]
+    rows, heads, width, d = query.shape
+    kv_heads = key.shape[1]
+    group = heads // kv_heads
+    scale = d**-0.5 if scaling is None else scaling
+    exact = torch.promote_types(query.dtype, torch.float32)  # bf16 upcast, float64 kept
+    q = (query.to(exact) * scale).view(rows, kv_heads, group, width, d)
+    by_head = q.permute(1, 0, 2, 3, 4).reshape(kv_heads, rows * group * width, d)
+    prefix_scores = torch.bmm(by_head, prefix_keys[0].to(exact).transpose(1, 2))  # [kv, rows*group*W, P]
+    prefix_scores = prefix_scores.view(kv_heads, rows, group, width, -1).permute(1, 0, 2, 3, 4)
+    own_keys = key.to(exact).unsqueeze(2)  # [rows, kv, 1, W, d]
+    own_scores = torch.matmul(q, own_keys.transpose(-1, -2))  # [rows, kv, group, W, W]
+    later = torch.ones(width, width, dtype=torch.bool, device=query.device).triu(1)
+    own_scores = own_scores.masked_fill(later, -torch.inf)
+    weights = torch.softmax(torch.cat([prefix_scores, own_scores], dim=-1), dim=-1)
+    prefix_weights, own_weights = weights.split([prefix_scores.shape[-1], width], dim=-1)
+    prefix_part = torch.bmm(
+        prefix_weights.permute(1, 0, 2, 3, 4).reshape(kv_heads, rows * group * width, -1),
+        prefix_values[0].to(exact),
+    ).view(kv_heads, rows, group, width, d)
+    own_part = torch.matmul(own_weights, value.to(exact).unsqueeze(2))  # [rows, kv, group, W, d]
+    mixed = prefix_part.permute(1, 0, 2, 3, 4) + own_part
+    return mixed.reshape(rows, heads, width, d).transpose(1, 2).contiguous().to(query.dtype), None
+
+
+def prefix_attention_applies(model, total_length: int) -> bool:
+    """Teacher forcing can share the prompt: a covered model type on sdpa attention, no window reached."""
+    config = model.config
+    if config.model_type not in SHARED_PREFIX_MODEL_TYPES:
+        return False
+    if config._attn_implementation not in ("sdpa", PREFIX_ATTENTION):
+        return False
+    window = _sliding_window(config)
+    return window is None or total_length <= window
+
+
+class prefix_attention:  # noqa: N801 - a context manager, used as `with prefix_attention(model):`
+    """The model's attention goes through prefix_attention_forward inside the block (sdpa outside it)."""
+
+    def __init__(self, model):
+        from transformers import AttentionInterface
+        from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+        AttentionInterface.register(PREFIX_ATTENTION, prefix_attention_forward)
+        AttentionMaskInterface.register(PREFIX_ATTENTION, sdpa_mask)
+        self.config = model.config
+
+    def __enter__(self):
+        self.previous = self.config._attn_implementation
+        self.config._attn_implementation = PREFIX_ATTENTION
+        return self
+
+    def __exit__(self, *exc):
+        self.config._attn_implementation = self.previous
+        return False

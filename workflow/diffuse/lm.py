@@ -14,7 +14,12 @@ from dataclasses import dataclass
 import torch
 from transformers import DynamicCache
 
-from .decode import SharedPrefixDecoder, supports_shared_prefix
+from .decode import (
+    SharedPrefixDecoder,
+    prefix_attention,
+    prefix_attention_applies,
+    supports_shared_prefix,
+)
 
 
 @dataclass
@@ -50,7 +55,9 @@ def continuation_logits(model, state: PromptState, sequences: list[list[int]]):
     (position 0: the prompt's last logits), and a [rows, longest] mask of the real positions.
 
     One batched forward of the sequences without their last token (right-padded, so real positions never
-    attend to padding), sharing the prompt's cache; gradients flow when they are enabled.
+    attend to padding); gradients flow when they are enabled. Every row attends to the one prompt encoding
+    (decode.prefix_attention_forward) where the model allows it, else to transformers' cache of the prompt
+    copied into each row: the same numbers, the copies 22% of a training step (benchmarks/README.md).
     """
     if any(len(t) == 0 for t in sequences):
         raise ValueError("empty target sequence")
@@ -72,6 +79,13 @@ def continuation_logits(model, state: PromptState, sequences: list[list[int]]):
         [torch.ones(rows, state.length, dtype=torch.long, device=device), mask[:, 1:].long()], dim=1
     )
     positions = (state.length + torch.arange(width, device=device)).expand(rows, -1)
+    if prefix_attention_applies(model, state.length + width):
+        # The prompt's keys and values are attended to once for all rows, not copied into each (decode.py).
+        with prefix_attention(model):
+            out = model(
+                input_ids=inputs, position_ids=positions, shared_prefix=state.key_values, use_cache=False
+            )
+        return torch.cat([first, out.logits], dim=1), mask
     out = model(
         input_ids=inputs,
         attention_mask=attention,
@@ -103,7 +117,9 @@ def target_logprobs(
     """
     logits, mask = continuation_logits(model, state, targets)
     labels = token_labels(targets, logits.device)
-    token_logp = full_log_softmax(logits / temperature).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+    if temperature != 1.0:  # a division of every logit, 2% of a training step
+        logits = logits / temperature
+    token_logp = full_log_softmax(logits).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
     return (token_logp * mask).sum(dim=1)
 
 
