@@ -2,7 +2,13 @@
 
 import pytest
 
-from diffuse.models import ModelDownloadError, download_hub_model, is_hub_id
+from diffuse.models import (
+    ModelDownloadError,
+    cpu_flags,
+    download_hub_model,
+    is_hub_id,
+    slow_half_precision_warning,
+)
 
 
 def test_sources_are_told_apart(tmp_path):
@@ -37,3 +43,17 @@ def test_a_model_without_template_variables_keeps_its_plain_source_param():
         {"enable_thinking": False},
     )
     assert unpack_materialise_source("Qwen/Qwen3-4B") == ("Qwen/Qwen3-4B", {})
+
+
+def test_half_precision_on_a_cpu_without_bf16_units_is_warned_about():
+    epyc = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n\nprocessor\t: 1\nflags\t\t: fpu sse2 avx avx2 fma\n"
+    sapphire = "flags\t\t: avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
+    assert cpu_flags(epyc) == {"fpu", "sse2", "avx", "avx2", "fma"}
+    assert cpu_flags("no flags here") is None
+    warning = slow_half_precision_warning("bfloat16", "cpu", cpu_flags(epyc))
+    assert warning and "bfloat16" in warning and "float32" in warning
+    assert slow_half_precision_warning("float16", "cpu", cpu_flags(epyc))
+    assert slow_half_precision_warning("bfloat16", "cpu", cpu_flags(sapphire)) is None
+    assert slow_half_precision_warning("float32", "cpu", cpu_flags(epyc)) is None
+    assert slow_half_precision_warning("bfloat16", "cuda", cpu_flags(epyc)) is None
+    assert slow_half_precision_warning("bfloat16", "cpu", None) is None  # flags unknown: no guess
