@@ -79,17 +79,16 @@ def evaluate_prompts(
     backend, prompts: list[RangePrompt], settings, chunk_size: int = 64, encodings: list | None = None
 ) -> pd.DataFrame:
     """Sampled and exact metrics of every prompt, with one loaded model (the backend's); `encodings`: the
-    prompts already encoded with the model's tokenizer (encoded here otherwise). The prompts are sampled
-    together (sample_encoded_many: rows of several prompts share a batch after their common chat prefix)."""
+    prompts already encoded with the model's tokenizer (encoded here otherwise)."""
     from .evaluate import evaluate, exact_table
-    from .sampling import sample_encoded_many
+    from .sampling import sample_encoded
     from .targets import encode_task
 
     rows = []
     if encodings is None:
         encodings = [encode_task(backend.tokenizer, item.task) for item in prompts]
-    drawn = sample_encoded_many(backend, [item.task for item in prompts], encodings, settings, desc="ranges")
-    for item, encoded, samples in zip(prompts, encodings, drawn, strict=True):
+    for item, encoded in zip(prompts, encodings, strict=True):
+        samples = sample_encoded(backend, item.task, encoded, settings)
         exact = exact_table(
             encoded, backend.exact_logprobs(encoded.prompt_ids, encoded.target_ids, chunk_size)
         )
