@@ -17,6 +17,7 @@ product's inputs and outputs: on the embedded model that moves exact target log-
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -356,15 +357,21 @@ def prefix_attention_applies(model, total_length: int) -> bool:
     return window is None or total_length <= window
 
 
+@functools.cache
+def _register_prefix_attention() -> None:
+    """Once per process: the attention function, and sdpa's masks for any forward that is not shared."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    AttentionInterface.register(PREFIX_ATTENTION, prefix_attention_forward)
+    AttentionMaskInterface.register(PREFIX_ATTENTION, sdpa_mask)
+
+
 class prefix_attention:  # noqa: N801 - a context manager, used as `with prefix_attention(model):`
     """The model's attention goes through prefix_attention_forward inside the block (sdpa outside it)."""
 
     def __init__(self, model):
-        from transformers import AttentionInterface
-        from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
-
-        AttentionInterface.register(PREFIX_ATTENTION, prefix_attention_forward)
-        AttentionMaskInterface.register(PREFIX_ATTENTION, sdpa_mask)
+        _register_prefix_attention()
         self.config = model.config
 
     def __enter__(self):

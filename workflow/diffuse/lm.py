@@ -75,17 +75,18 @@ def continuation_logits(model, state: PromptState, sequences: list[list[int]]):
     for i, t in enumerate(sequences):
         if len(t) > 1:
             inputs[i, : len(t) - 1] = torch.tensor(t[:-1], device=device)
-    attention = torch.cat(
-        [torch.ones(rows, state.length, dtype=torch.long, device=device), mask[:, 1:].long()], dim=1
-    )
     positions = (state.length + torch.arange(width, device=device)).expand(rows, -1)
     if prefix_attention_applies(model, state.length + width):
-        # The prompt's keys and values are attended to once for all rows, not copied into each (decode.py).
+        # The prompt's keys and values are attended to once for all rows, not copied into each (decode.py);
+        # causal attention over right padding needs no mask.
         with prefix_attention(model):
             out = model(
                 input_ids=inputs, position_ids=positions, shared_prefix=state.key_values, use_cache=False
             )
         return torch.cat([first, out.logits], dim=1), mask
+    attention = torch.cat(
+        [torch.ones(rows, state.length, dtype=torch.long, device=device), mask[:, 1:].long()], dim=1
+    )
     out = model(
         input_ids=inputs,
         attention_mask=attention,
