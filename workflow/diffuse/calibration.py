@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import itertools
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-import scipy.stats
 
 from .families import (
     Discretisation,
@@ -34,6 +33,10 @@ from .families import (
     make_spec,
     number_value,
 )
+
+# pandas and scipy are imported where used: parsing the workflow imports this module (tests/test_parse_imports.py).
+if TYPE_CHECKING:
+    import pandas as pd
 
 SPLITS = ("seen", "unseen", "held_out")  # seen: the training specs themselves
 OBJECTIVE_ADAPTERS = {"eq5": "calib-eq5", "soft_trie_kl": "calib-soft", "hard_ce": "calib-hard"}
@@ -186,6 +189,8 @@ def sampled_metrics(spec: Spec, target: TargetSet, texts: list[str]) -> dict:
     if not len(values):
         return {**row, "w1": float("nan"), "w1_normalised": float("nan"), "mean_error": float("nan"),
                 "variance_error": float("nan"), "chi2_pvalue": float("nan")}  # fmt: skip
+    import scipy.stats
+
     w1 = float(scipy.stats.wasserstein_distance(values, target.numbers, v_weights=target.probs))
     mean, variance = moments(target.numbers, target.probs)
     counts = np.bincount(grid_bins(target, values), minlength=len(target.numbers))
@@ -275,6 +280,8 @@ def evaluate_specs(backend, model, items: list[dict], encodings: list, settings,
                 **exact_metrics(target, logprobs, kls),
             }
         )  # fmt: skip
+    import pandas as pd
+
     return pd.DataFrame(rows)
 
 
@@ -323,6 +330,8 @@ def evaluate_specs_ssot(backend, items: list[dict], encodings: list, settings) -
         metrics["answer_tag_rate"] = sum(a is not None for a in answers) / len(answers)
         rows.append({"task": spec.id, "family": spec.family, "split": item["split"], "targets": len(target.values),
                      **metrics})  # fmt: skip
+    import pandas as pd
+
     return pd.DataFrame(rows)
 
 
@@ -336,6 +345,8 @@ def describe_targets(block: dict) -> pd.DataFrame:
             {"task": spec.id, "split": split, "family": spec.family, "values": len(target.values),
              "low": target.values[0], "high": target.values[-1], "kept_mass": target.kept_mass}
         )  # fmt: skip
+    import pandas as pd
+
     return pd.DataFrame(rows)
 
 
@@ -359,6 +370,8 @@ def task_suite_table(rows: list[dict], labels: dict[str, str]) -> pd.DataFrame:
     """The 2024 task suite (Tables 5/6's metrics) under each condition: per model, category and condition, the
     mean over the category's prompts of each metric; `rows` are section-5 metric records (one per model,
     adapter and prompt), `labels` category id -> label, in table order. Every row must share one N."""
+    import pandas as pd
+
     from .paper.section5 import one_n  # plotting imports: not at parse time
 
     frame = pd.DataFrame(rows)

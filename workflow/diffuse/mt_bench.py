@@ -18,8 +18,12 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+# pandas is imported where used: parsing the workflow imports this module (tests/test_parse_imports.py).
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 KEY = "experiments.biographies.mt_bench"
 FASTCHAT_DATA = "https://raw.githubusercontent.com/lm-sys/FastChat/v0.2.36/fastchat/llm_judge/data"
@@ -232,6 +236,8 @@ def answer_questions(
                 {"question_id": question.id, "category": question.category, "turn": turn,
                  "temperature": temperature, "answer": answer, "answer_tokens": len(ids)}
             )  # fmt: skip
+    import pandas as pd
+
     return pd.DataFrame(rows)
 
 
@@ -294,6 +300,8 @@ def judge_answers(
                 {"question_id": question.id, "category": question.category, "turn": turn,
                  "rating": rating, "valid": rating is not None, "judgment": judgment}
             )  # fmt: skip
+    import pandas as pd
+
     return pd.DataFrame(rows)
 
 
@@ -312,6 +320,8 @@ def score_table(judgments: pd.DataFrame) -> pd.DataFrame:
         row["turn_2"] = float(valid.loc[valid["turn"] == 2, "rating"].mean())
         row["score"] = float(valid["rating"].mean())
         rows.append(row)
+    import pandas as pd
+
     return pd.DataFrame(rows)
 
 

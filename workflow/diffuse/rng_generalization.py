@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from string import Template
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-import scipy.stats
 
 from .tasks import Task, TaskError
+
+# pandas and scipy are imported where used: parsing the workflow imports this module (tests/test_parse_imports.py).
+if TYPE_CHECKING:
+    import pandas as pd
 
 SOURCE = "config experiments.rng_generalization"
 
@@ -80,6 +83,8 @@ def evaluate_prompts(
 ) -> pd.DataFrame:
     """Sampled and exact metrics of every prompt, with one loaded model (the backend's); `encodings`: the
     prompts already encoded with the model's tokenizer (encoded here otherwise)."""
+    import pandas as pd
+
     from .evaluate import evaluate, exact_table
     from .sampling import sample_encoded
     from .targets import encode_task
@@ -103,6 +108,9 @@ def evaluate_prompts(
 
 def mean_with_ci(values) -> tuple[float, float]:
     """Mean and the half-width of its 95% t confidence interval (0 for a single value)."""
+    import pandas as pd
+    import scipy.stats
+
     values = pd.Series(values, dtype=float).dropna()
     if len(values) < 2:
         return (float(values.mean()) if len(values) else float("nan")), 0.0
@@ -112,6 +120,8 @@ def mean_with_ci(values) -> tuple[float, float]:
 
 def summarise(frame: pd.DataFrame) -> pd.DataFrame:
     """Per (model, adapter, figure, x): mean and 95% CI over prompts of sampled and exact entropy."""
+    import pandas as pd
+
     rows = []
     frame = frame.assign(x=np.where(frame["figure"] == "2a", frame["high"], frame["size"]))
     for (model, adapter, figure, x), group in frame.groupby(["model", "adapter", "figure", "x"], sort=True):
