@@ -33,6 +33,7 @@ MODEL_RULES = {
     "train_adapter",
     "sample",
     "exact",
+    "sample_and_exact",
     "rng_generalization",
     "utility",
 }
@@ -158,7 +159,7 @@ def test_learning_rate_reruns_the_adapters_and_what_follows(smoke_built, tmp_pat
     assert "rng" in {Path(p).name for p in adapters} and config["training"]["learning_rate"] != 2e-3
     assert not {"encode_targets", "ssa_names", "materialise_model", "biography_targets"} & set(plan.rules)
     assert not [p for p in plan.outputs if is_base(p)]
-    assert plan.rules["sample"] > 0 and plan.rules["exact"] > 0
+    assert plan.rules["sample_and_exact"] > 0
 
 
 @pytest.mark.integration
@@ -190,10 +191,13 @@ def test_match_reruns_sampling_and_metrics_of_that_task_only(smoke_built, tmp_pa
     (tasks / "numbers.yaml").write_text(yaml.safe_dump(numbers))
     plan = planned(smoke_built, configfiles=override(tmp_path, {"tasks_dir": str(tasks)}))
     # match decides which parsed answers are valid: samples and metrics, not the encoded targets or adapters.
-    assert not {"encode_targets", "train_adapter", "exact", "materialise_model"} & set(plan.rules)
+    assert not {"encode_targets", "train_adapter", "materialise_model"} & set(plan.rules)
     samples = {p for p in plan.outputs if p.startswith("results/samples/")}
     assert samples and all(p.endswith("/numbers/rng.parquet") for p in samples)
-    assert len(samples) == plan.rules["sample"]
+    assert len(samples) == plan.rules["sample_and_exact"]
+    # The hf backend scores a task in its sampling job: exactly those tasks' exact files are rewritten.
+    exact = {p for p in plan.outputs if p.startswith("results/exact/")}
+    assert exact == {p.replace("results/samples/", "results/exact/", 1) for p in samples}
     # Every metrics job (Table 1's and the one-N leave-one-out ones) that reruns is of that task.
     metrics = {p for p in plan.outputs if "/metrics/" in p}
     assert metrics and all(p.endswith("/numbers/rng.json") for p in metrics)

@@ -24,7 +24,7 @@ from conftest import copy_repo, run_snakemake
 pytestmark = pytest.mark.integration
 
 TARGETS = ("results/tables/table1.csv", "results/figures/figure1.png")
-GPU_RULES = {"train_adapter", "sample", "exact", "rng_generalization"}
+GPU_RULES = {"train_adapter", "sample_and_exact", "rng_generalization"}
 
 
 def slurm_args(root: Path) -> tuple[str, ...]:
@@ -82,8 +82,8 @@ def sbatch_calls(log: str) -> dict[str, list[str]]:
 def test_heavy_rules_are_submitted_with_their_resources(slurm_run):
     _, log = slurm_run
     calls = sbatch_calls(log)
-    assert set(calls) == {"materialise_model", "ssa_names", "train_adapter", "sample", "exact"}, calls
-    assert len(calls["sample"]) == 4 and len(calls["exact"]) == 4 and len(calls["train_adapter"]) == 2
+    assert set(calls) == {"materialise_model", "ssa_names", "train_adapter", "sample_and_exact"}, calls
+    assert len(calls["sample_and_exact"]) == 4 and len(calls["train_adapter"]) == 2
     for rule, lines in calls.items():
         memory = 4000 if rule == "ssa_names" else 8000  # the rule's own mem_mb (models.<name>.mem_mb)
         for line in lines:
@@ -134,7 +134,10 @@ def assert_same_as_local(tree: Path, local: Path, path: str) -> None:
 
 
 def sample_memory_limits(log: str) -> list[int]:
-    return [int(re.search(r"--mem (\d+)", line).group(1)) for line in sbatch_calls(log).get("sample", [])]
+    return [
+        int(re.search(r"--mem (\d+)", line).group(1))
+        for line in sbatch_calls(log).get("sample_and_exact", [])
+    ]
 
 
 def cancel_when_running(env: dict, rule: str, after_s: int, timeout: float = 300) -> str:
@@ -169,7 +172,7 @@ def run_cancelling_the_sample_job(tree: Path, root: Path, run_env: dict, env: di
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
-        cancel_when_running(env, "sample", after_s=4)
+        cancel_when_running(env, "sample_and_exact", after_s=4)
         log, _ = run.communicate(timeout=900)
     finally:
         run.kill()
@@ -195,7 +198,7 @@ def test_a_job_over_its_memory_limit_is_retried_with_more(slurm_run, cluster, sm
     assert "SLURM status is: 'FAILED'" in log, log[-6000:]
     # Without cgroups Slurm reports FAILED; the job's own log says why (OUT_OF_MEMORY where sacct reads it).
     # The plugin removes a successful job's log, so the logs left are the killed attempts'.
-    killed = sorted((root / "jobs/rule_sample/smollm2-135m_base_days-dates_day-0").glob("*.log"))
+    killed = sorted((root / "jobs/rule_sample_and_exact/smollm2-135m_base_days-dates_day-0").glob("*.log"))
     assert len(killed) == len(limits) - 1, killed
     assert all("exceeded memory limit" in path.read_text() for path in killed), killed
     assert_same_as_local(tree, smoke_run, SAMPLE)
@@ -209,7 +212,7 @@ def test_a_job_cancelled_midway_is_retried(slurm_run, cluster, smoke_run):
     returncode, log = run_cancelling_the_sample_job(tree, root, env, env)
     assert returncode == 0, log[-6000:]
     assert "SLURM status is: 'CANCELLED'" in log, log[-6000:]
-    assert len(sbatch_calls(log)["sample"]) == 2, sbatch_calls(log)
+    assert len(sbatch_calls(log)["sample_and_exact"]) == 2, sbatch_calls(log)
     assert_same_as_local(tree, smoke_run, SAMPLE)
     (tree / SAMPLE).unlink()
 
@@ -228,7 +231,7 @@ def test_an_unknown_state_is_not_taken_for_success(slurm_run, cluster, smoke_run
     returncode, log = run_cancelling_the_sample_job(tree, root, shimmed, env)
     assert returncode == 0, log[-6000:]
     assert "CANCELLED" not in log and "MissingOutputException" in log, log[-6000:]
-    assert len(sbatch_calls(log)["sample"]) == 2, sbatch_calls(log)
+    assert len(sbatch_calls(log)["sample_and_exact"]) == 2, sbatch_calls(log)
     assert_same_as_local(tree, smoke_run, SAMPLE)
     (tree / SAMPLE).unlink()
 
@@ -244,7 +247,7 @@ def test_a_failing_job_fails_the_run(slurm_run, cluster):
     log = result.stdout + result.stderr
     assert result.returncode != 0, log[-4000:]
     # The first attempt and the profile's two retries, then the run stops naming the state.
-    assert len(sbatch_calls(log)["sample"]) == 3, sbatch_calls(log)
-    assert "SLURM status is: 'FAILED'" in log and "sample" in log, log[-4000:]
+    assert len(sbatch_calls(log)["sample_and_exact"]) == 3, sbatch_calls(log)
+    assert "SLURM status is: 'FAILED'" in log and "sample_and_exact" in log, log[-4000:]
     assert not (tree / SAMPLE).exists(), "a failed job left its output behind"
     shutil.rmtree(tree / "results/models")

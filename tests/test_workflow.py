@@ -22,7 +22,7 @@ def test_outputs_exist(smoke_run):
         "tables/table1.csv", "tables/table1.md", "data/ssa/natural.csv", "data/ssa/sample.csv",
         "adapters/smollm2-135m/rng/adapter_model.safetensors", "adapters/smollm2-135m/rng/train_log.csv",
         "adapters/smollm2-135m/babynames/adapter_config.json", "models/smollm2-135m/config.json",
-        "logs/sample/smollm2-135m/base/numbers/rng.log", "figures/figure3.png", "tables/table5.csv",
+        "logs/sample_and_exact/smollm2-135m/base/numbers/rng.log", "figures/figure3.png", "tables/table5.csv",
         "tables/table6.md", "adapters/smollm2-135m/ood-numbers/adapter_config.json",
         "figures/figure2.png", "figures/figure2.pdf", "tables/figure2.csv",
         "tables/table2.csv", "tables/table7.md", "tables/table8.csv", "figures/figure4.png",

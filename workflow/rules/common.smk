@@ -1,4 +1,5 @@
 # Input functions shared by the rules.
+import re
 from diffuse.config import init_adapter, leave_one_out_adapter
 from diffuse.mt_bench import FASTCHAT_DATA as MT_BENCH_DATA, KEY as MT_BENCH_KEY
 from diffuse.config import calibration_task_suite, leave_one_out_n

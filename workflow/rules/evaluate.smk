@@ -56,6 +56,48 @@ rule exact:
         "../scripts/exact.py"
 
 
+# The hf backend samples and scores a task in one model process: a model job's start-up (imports and load,
+# about 8 s) is most of an exact job's time. vLLM keeps the two rules apart (its own env; its GPU memory).
+# The biography task has no target set to score: its samples come from `sample`.
+SCORED_TASKS = sorted(set(TASKS) - {(config["experiments"].get("biographies") or {}).get("task")})
+
+if SAMPLING_BACKEND == "hf":
+
+    ruleorder: sample_and_exact > sample
+    ruleorder: sample_and_exact > exact
+
+    rule sample_and_exact:
+        """`sample` and `exact` of one task with one loaded model: the same two files, the same numbers."""
+        input:
+            model=model_dir,
+            adapter=adapter_dir,
+            targets="results/targets/{model}/{task}.json",
+        output:
+            samples="results/samples/{model}/{adapter}/{task}.parquet",
+            exact="results/exact/{model}/{adapter}/{task}.parquet",
+        log:
+            "results/logs/sample_and_exact/{model}/{adapter}/{task}.log",
+        benchmark:
+            "results/benchmarks/sample_and_exact/{model}/{adapter}/{task}.tsv"
+        wildcard_constraints:
+            task="|".join(map(re.escape, SCORED_TASKS)),
+        conda:
+            "../../envs/diffuse.yaml"
+        threads: MODEL_JOB_THREADS
+        resources:
+            gpu=1,
+            mem_mb=model_mem_mb,
+            runtime=per_attempt(180),
+        params:
+            task=lambda wc: TASKS[wc.task].to_params("sample"),
+            backend_options=SAMPLING_BACKEND_OPTIONS,
+            sampling=lambda wc: sampling_settings(config, wc.task),
+            chunk_size=config["exact"]["chunk_size"],
+            dtype=lambda wc: config["models"][wc.model]["dtype"],
+        script:
+            "../scripts/sample_and_exact.py"
+
+
 rule metrics:
     """Entropy, coverage-N, parse/valid rates, KL(p* || samples) (Eq. 2), exact figures; over every row."""
     input:
