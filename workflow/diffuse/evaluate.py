@@ -7,6 +7,7 @@ import pandas as pd
 
 from .metrics import entropy, exact_metrics, first_rows, reference_draws, sample_metrics
 from .parsing import match_key
+from .sampling import SamplingSettings, sample_encoded
 from .targets import EncodedTask
 from .tasks import Task, read_value_file, target_values
 
@@ -28,6 +29,18 @@ def exact_table(encoded: EncodedTask, logprobs) -> pd.DataFrame:
             "prob_valid": probs / probs.sum(),
         }
     )
+
+
+def exact_task(backend, encoded: EncodedTask, chunk_size: int) -> pd.DataFrame:
+    """The exact table of one encoded task, teacher-forced through the backend's model (the `exact` rule)."""
+    return exact_table(encoded, backend.exact_logprobs(encoded.prompt_ids, encoded.target_ids, chunk_size))
+
+
+def sample_and_score(
+    backend, task: Task, encoded: EncodedTask, settings: SamplingSettings, chunk_size: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One task's samples and its exact table from one loaded model (`sample_and_exact`, Figure 2's prompts)."""
+    return sample_encoded(backend, task, encoded, settings), exact_task(backend, encoded, chunk_size)
 
 
 def natural_distribution(task: Task, values: list[str]) -> dict[str, float] | None:

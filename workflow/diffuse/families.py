@@ -13,7 +13,6 @@ Calibration Is a Trainable Capability in Language Models" (github.com/chandar-la
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 
@@ -26,14 +25,6 @@ PROMPT = (
     "Output ONLY the number."
 )
 INF = math.inf
-
-
-@functools.cache
-def _scipy_stats():
-    """scipy.stats, imported on first use: about 1 s, and parsing the workflow imports this module."""
-    import scipy.stats
-
-    return scipy.stats
 
 
 class FamilyError(ValueError):
@@ -56,10 +47,17 @@ class Family:
     display: str  # as the prompt writes it
     params: dict[str, str]  # name -> domain (DOMAINS), in the prompt's order
     discrete: bool
-    build: object  # params -> scipy frozen distribution
+    build: object  # (scipy.stats, params) -> scipy frozen distribution; see `frozen`
     support: object = None  # params -> (low, high); default (-inf, inf), or [0, inf) for `nonnegative`
     relation: object = None  # params -> an error message for parameters that do not fit together, or None
     nonnegative: bool = False
+
+    def frozen(self, p: dict):
+        """The scipy frozen distribution of parameters p. scipy.stats is imported here, on first use: it
+        costs about 1 s, and parsing the workflow imports this module."""
+        import scipy.stats
+
+        return self.build(scipy.stats, p)
 
     def bounds(self, p: dict) -> tuple[float, float]:
         if self.support is not None:
@@ -78,74 +76,74 @@ def _hypergeometric_support(p):
 
 TRAINING_FAMILIES = [
     _family("uniform", "Uniform", {"a": "real", "b": "real"},
-            build=lambda p: _scipy_stats().uniform(loc=p["a"], scale=p["b"] - p["a"]),
+            build=lambda stats, p: stats.uniform(loc=p["a"], scale=p["b"] - p["a"]),
             support=lambda p: (p["a"], p["b"]), relation=lambda p: None if p["b"] > p["a"] else "b must exceed a"),
     _family("gaussian", "Gaussian", {"mu": "real", "sigma": "positive"},
-            build=lambda p: _scipy_stats().norm(p["mu"], p["sigma"])),
+            build=lambda stats, p: stats.norm(p["mu"], p["sigma"])),
     _family("beta", "Beta", {"alpha": "positive", "beta": "positive"},
-            build=lambda p: _scipy_stats().beta(p["alpha"], p["beta"]), support=lambda p: (0.0, 1.0)),
+            build=lambda stats, p: stats.beta(p["alpha"], p["beta"]), support=lambda p: (0.0, 1.0)),
     _family("binomial", "Binomial", {"n": "positive_count", "p": "probability"}, discrete=True,
-            build=lambda p: _scipy_stats().binom(int(p["n"]), p["p"]), support=lambda p: (0.0, float(p["n"]))),
+            build=lambda stats, p: stats.binom(int(p["n"]), p["p"]), support=lambda p: (0.0, float(p["n"]))),
     _family("exponential", "Exponential", {"lambda": "positive"}, nonnegative=True,
-            build=lambda p: _scipy_stats().expon(scale=1 / p["lambda"])),
+            build=lambda stats, p: stats.expon(scale=1 / p["lambda"])),
     _family("geometric", "Geometric", {"p": "probability"}, discrete=True,
-            build=lambda p: _scipy_stats().geom(p["p"]), support=lambda p: (1.0, INF)),
+            build=lambda stats, p: stats.geom(p["p"]), support=lambda p: (1.0, INF)),
     _family("negative_binomial", "Negative Binomial", {"r": "positive", "p": "probability"}, discrete=True,
-            build=lambda p: _scipy_stats().nbinom(p["r"], p["p"]), nonnegative=True),
+            build=lambda stats, p: stats.nbinom(p["r"], p["p"]), nonnegative=True),
     _family("lognormal", "LogNormal", {"mu": "real", "sigma": "positive"}, nonnegative=True,
-            build=lambda p: _scipy_stats().lognorm(s=p["sigma"], scale=math.exp(p["mu"]))),
+            build=lambda stats, p: stats.lognorm(s=p["sigma"], scale=math.exp(p["mu"]))),
     _family("triangular", "Triangular", {"a": "real", "c": "real", "b": "real"},
-            build=lambda p: _scipy_stats().triang(c=(p["c"] - p["a"]) / (p["b"] - p["a"]), loc=p["a"], scale=p["b"] - p["a"]),
+            build=lambda stats, p: stats.triang(c=(p["c"] - p["a"]) / (p["b"] - p["a"]), loc=p["a"], scale=p["b"] - p["a"]),
             support=lambda p: (p["a"], p["b"]),
             relation=lambda p: None if p["a"] <= p["c"] <= p["b"] and p["a"] < p["b"] else "needs a <= c <= b, a < b"),
     _family("rayleigh", "Rayleigh", {"sigma": "positive"}, nonnegative=True,
-            build=lambda p: _scipy_stats().rayleigh(scale=p["sigma"])),
+            build=lambda stats, p: stats.rayleigh(scale=p["sigma"])),
     _family("cauchy", "Cauchy", {"x0": "real", "gamma": "positive"},
-            build=lambda p: _scipy_stats().cauchy(p["x0"], p["gamma"])),
-    _family("student_t", "Student's t", {"nu": "positive"}, build=lambda p: _scipy_stats().t(p["nu"])),
+            build=lambda stats, p: stats.cauchy(p["x0"], p["gamma"])),
+    _family("student_t", "Student's t", {"nu": "positive"}, build=lambda stats, p: stats.t(p["nu"])),
     _family("chi_square", "Chi-Square", {"nu": "positive"}, nonnegative=True,
-            build=lambda p: _scipy_stats().chi2(p["nu"])),
+            build=lambda stats, p: stats.chi2(p["nu"])),
     _family("f_distribution", "F-Distribution", {"d1": "positive", "d2": "positive"}, nonnegative=True,
-            build=lambda p: _scipy_stats().f(p["d1"], p["d2"])),
+            build=lambda stats, p: stats.f(p["d1"], p["d2"])),
     _family("gamma", "Gamma", {"alpha": "positive", "beta": "positive"}, nonnegative=True,
-            build=lambda p: _scipy_stats().gamma(p["alpha"], scale=p["beta"])),
-    _family("laplace", "Laplace", {"mu": "real", "b": "positive"}, build=lambda p: _scipy_stats().laplace(p["mu"], p["b"])),
+            build=lambda stats, p: stats.gamma(p["alpha"], scale=p["beta"])),
+    _family("laplace", "Laplace", {"mu": "real", "b": "positive"}, build=lambda stats, p: stats.laplace(p["mu"], p["b"])),
     _family("logistic", "Logistic", {"mu": "real", "s": "positive"},
-            build=lambda p: _scipy_stats().logistic(p["mu"], p["s"])),
+            build=lambda stats, p: stats.logistic(p["mu"], p["s"])),
     _family("pareto", "Pareto", {"alpha": "positive", "xm": "positive"},
-            build=lambda p: _scipy_stats().pareto(p["alpha"], scale=p["xm"]), support=lambda p: (p["xm"], INF)),
+            build=lambda stats, p: stats.pareto(p["alpha"], scale=p["xm"]), support=lambda p: (p["xm"], INF)),
     _family("hypergeometric", "Hypergeometric", {"M": "positive_count", "K": "count", "N": "count"}, discrete=True,
-            build=lambda p: _scipy_stats().hypergeom(int(p["M"]), int(p["K"]), int(p["N"])), support=_hypergeometric_support,
+            build=lambda stats, p: stats.hypergeom(int(p["M"]), int(p["K"]), int(p["N"])), support=_hypergeometric_support,
             relation=lambda p: None if p["K"] <= p["M"] and p["N"] <= p["M"] else "needs K <= M and N <= M"),
     _family("gumbel", "Gumbel", {"mu": "real", "beta": "positive"},
-            build=lambda p: _scipy_stats().gumbel_r(p["mu"], p["beta"])),
+            build=lambda stats, p: stats.gumbel_r(p["mu"], p["beta"])),
     _family("skellam", "Skellam", {"mu1": "positive", "mu2": "positive"}, discrete=True,
-            build=lambda p: _scipy_stats().skellam(p["mu1"], p["mu2"])),
+            build=lambda stats, p: stats.skellam(p["mu1"], p["mu2"])),
     _family("beta_binomial", "Beta-Binomial", {"n": "positive_count", "alpha": "positive", "beta": "positive"},
-            discrete=True, build=lambda p: _scipy_stats().betabinom(int(p["n"]), p["alpha"], p["beta"]),
+            discrete=True, build=lambda stats, p: stats.betabinom(int(p["n"]), p["alpha"], p["beta"]),
             support=lambda p: (0.0, float(p["n"]))),
     _family("lomax", "Lomax", {"alpha": "positive", "lambda": "positive"}, nonnegative=True,
-            build=lambda p: _scipy_stats().lomax(p["alpha"], scale=p["lambda"])),
+            build=lambda stats, p: stats.lomax(p["alpha"], scale=p["lambda"])),
     _family("inverse_gaussian", "Inverse Gaussian", {"mu": "positive", "lambda": "positive"}, nonnegative=True,
-            build=lambda p: _scipy_stats().invgauss(p["mu"] / p["lambda"], scale=p["lambda"])),
+            build=lambda stats, p: stats.invgauss(p["mu"] / p["lambda"], scale=p["lambda"])),
 ]  # fmt: skip
 
 # The follow-up's held-out families: never trained on there, tested for transfer.
 HELD_OUT_FAMILIES = [
     _family("bernoulli", "Bernoulli", {"p": "probability"}, discrete=True,
-            build=lambda p: _scipy_stats().bernoulli(p["p"]), support=lambda p: (0.0, 1.0)),
+            build=lambda stats, p: stats.bernoulli(p["p"]), support=lambda p: (0.0, 1.0)),
     _family("poisson", "Poisson", {"lambda": "positive"}, discrete=True, nonnegative=True,
-            build=lambda p: _scipy_stats().poisson(p["lambda"])),
+            build=lambda stats, p: stats.poisson(p["lambda"])),
     _family("maxwell", "Maxwell", {"scale": "positive"}, nonnegative=True,
-            build=lambda p: _scipy_stats().maxwell(scale=p["scale"])),
+            build=lambda stats, p: stats.maxwell(scale=p["scale"])),
     _family("truncnorm", "TruncNorm", {"mu": "real", "sigma": "positive", "lower": "real", "upper": "real"},
-            build=lambda p: _scipy_stats().truncnorm((p["lower"] - p["mu"]) / p["sigma"], (p["upper"] - p["mu"]) / p["sigma"],
+            build=lambda stats, p: stats.truncnorm((p["lower"] - p["mu"]) / p["sigma"], (p["upper"] - p["mu"]) / p["sigma"],
                                             loc=p["mu"], scale=p["sigma"]),
             support=lambda p: (p["lower"], p["upper"]),
             relation=lambda p: None if p["lower"] < p["upper"] else "lower must be below upper"),
-    _family("chi", "Chi", {"df": "positive"}, nonnegative=True, build=lambda p: _scipy_stats().chi(p["df"])),
+    _family("chi", "Chi", {"df": "positive"}, nonnegative=True, build=lambda stats, p: stats.chi(p["df"])),
     _family("weibull", "Weibull", {"k": "positive", "lambda": "positive"}, nonnegative=True,
-            build=lambda p: _scipy_stats().weibull_min(p["k"], scale=p["lambda"])),
+            build=lambda stats, p: stats.weibull_min(p["k"], scale=p["lambda"])),
 ]  # fmt: skip
 
 FAMILIES = {family.name: family for family in TRAINING_FAMILIES + HELD_OUT_FAMILIES}
@@ -179,7 +177,7 @@ class Spec:
         return PROMPT.format(display=family.display, params=params)
 
     def distribution(self):
-        return FAMILIES[self.family].build(self.params)
+        return FAMILIES[self.family].frozen(self.params)
 
 
 def format_number(value: float) -> str:

@@ -85,18 +85,14 @@ def evaluate_prompts(
     prompts already encoded with the model's tokenizer (encoded here otherwise)."""
     import pandas as pd
 
-    from .evaluate import evaluate, exact_table
-    from .sampling import sample_encoded
+    from .evaluate import evaluate, sample_and_score
     from .targets import encode_task
 
     rows = []
     if encodings is None:
         encodings = [encode_task(backend.tokenizer, item.task) for item in prompts]
     for item, encoded in zip(prompts, encodings, strict=True):
-        samples = sample_encoded(backend, item.task, encoded, settings)
-        exact = exact_table(
-            encoded, backend.exact_logprobs(encoded.prompt_ids, encoded.target_ids, chunk_size)
-        )
+        samples, exact = sample_and_score(backend, item.task, encoded, settings, chunk_size)
         row = {
             "figure": item.figure, "task": item.task.id, "template": item.template, "draw": item.draw,
             "low": item.low, "high": item.high, "size": item.size, "max_entropy": float(np.log(item.size)),

@@ -26,7 +26,7 @@ rule calibration:
         backend=SAMPLING_BACKEND,
         backend_options=SAMPLING_BACKEND_OPTIONS,
         sampling=sampling_settings(config, "distributions/*"),
-        dtype=lambda wc: config["models"][wc.model]["dtype"],
+        dtype=model_dtype,
         chunk_size=config["exact"]["chunk_size"],
         adapter=lambda wc: wc.adapter,
         condition=lambda wc: CALIBRATION_CONDITION_OF[wc.adapter],
@@ -63,7 +63,7 @@ rule calibration_hotter:
             **sampling_settings(config, "distributions/*"),
             "temperature": float(wc.temperature),
         },
-        dtype=lambda wc: config["models"][wc.model]["dtype"],
+        dtype=model_dtype,
         chunk_size=config["exact"]["chunk_size"],
         adapter=BASE,
         condition=lambda wc: calibration_hotter_condition(float(wc.temperature)),
@@ -158,7 +158,7 @@ rule open_random:
         backend=SAMPLING_BACKEND,
         backend_options=SAMPLING_BACKEND_OPTIONS,
         sampling=sampling_settings(config, "open-random/*"),
-        dtype=lambda wc: config["models"][wc.model]["dtype"],
+        dtype=model_dtype,
     script:
         "../scripts/open_random.py"
 
@@ -223,7 +223,7 @@ rule mcq:
         backend=SAMPLING_BACKEND,
         backend_options=SAMPLING_BACKEND_OPTIONS,
         sampling=sampling_settings(config, "mcq/any"),
-        dtype=lambda wc: config["models"][wc.model]["dtype"],
+        dtype=model_dtype,
     script:
         "../scripts/mcq.py"
 
@@ -270,7 +270,7 @@ rule retention:
         runtime=per_attempt(60),
     params:
         spec=lambda wc: CALIBRATION["retention"],
-        dtype=lambda wc: config["models"][wc.model]["dtype"],
+        dtype=model_dtype,
         condition=lambda wc: CALIBRATION_CONDITION_OF[wc.adapter],
     script:
         "../scripts/retention.py"
@@ -321,7 +321,7 @@ rule calibration_ssot:
         backend=SAMPLING_BACKEND,
         backend_options=SAMPLING_BACKEND_OPTIONS,
         sampling=sampling_settings(config, "ssot/any"),
-        dtype=lambda wc: config["models"][wc.model]["dtype"],
+        dtype=model_dtype,
     script:
         "../scripts/calibration_ssot.py"
 

@@ -41,6 +41,11 @@ def model_dir(wildcards):
     return f"results/models/{wildcards.model}"
 
 
+def model_dtype(wildcards):
+    """The dtype a model job computes in (models.<name>.dtype)."""
+    return config["models"][wildcards.model]["dtype"]
+
+
 def model_mem_mb(wildcards, attempt):
     """Memory of a job that loads the model (models.<name>.mem_mb; a cluster job gets it as --mem).
     A retry (the Slurm profile's `retries`) asks for it times the attempt: a job killed over its memory

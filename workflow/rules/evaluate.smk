@@ -1,12 +1,24 @@
 # Shared by every section: N samples per prompt, exact target probabilities, their metrics.
 
+# What a model job over one task reads, and the params its samples and its exact scores depend on: shared by
+# `sample`, `exact` and `sample_and_exact`, so the combined rule cannot drift from the two it stands for.
+TASK_MODEL_INPUT = {
+    "model": model_dir,
+    "adapter": adapter_dir,
+    "targets": "results/targets/{model}/{task}.json",
+}
+SAMPLE_PARAMS = {
+    "task": lambda wc: TASKS[wc.task].to_params("sample"),
+    "backend_options": SAMPLING_BACKEND_OPTIONS,
+    "sampling": lambda wc: sampling_settings(config, wc.task),
+}
+EXACT_PARAMS = {"chunk_size": config["exact"]["chunk_size"]}
+
 
 rule sample:
     """N generations per prompt at temperature 1 (no top-k/top-p), raw text and parsed answer."""
     input:
-        model=model_dir,
-        adapter=adapter_dir,
-        targets="results/targets/{model}/{task}.json",
+        **TASK_MODEL_INPUT,
     output:
         "results/samples/{model}/{adapter}/{task}.parquet",
     log:
@@ -21,11 +33,9 @@ rule sample:
         mem_mb=model_mem_mb,
         runtime=per_attempt(120),
     params:
-        task=lambda wc: TASKS[wc.task].to_params("sample"),
+        **SAMPLE_PARAMS,
         backend=SAMPLING_BACKEND,
-        backend_options=SAMPLING_BACKEND_OPTIONS,
-        sampling=lambda wc: sampling_settings(config, wc.task),
-        dtype=lambda wc: config["models"][wc.model]["dtype"],
+        dtype=model_dtype,
     script:
         "../scripts/sample.py"
 
@@ -33,9 +43,7 @@ rule sample:
 rule exact:
     """p(y|x) for every target y by teacher forcing, sharing the prompt's key/value cache."""
     input:
-        model=model_dir,
-        adapter=adapter_dir,
-        targets="results/targets/{model}/{task}.json",
+        **TASK_MODEL_INPUT,
     output:
         "results/exact/{model}/{adapter}/{task}.parquet",
     log:
@@ -50,8 +58,8 @@ rule exact:
         mem_mb=model_mem_mb,
         runtime=per_attempt(60),
     params:
-        chunk_size=config["exact"]["chunk_size"],
-        dtype=lambda wc: config["models"][wc.model]["dtype"],
+        **EXACT_PARAMS,
+        dtype=model_dtype,
     script:
         "../scripts/exact.py"
 
@@ -69,9 +77,7 @@ if SAMPLING_BACKEND == "hf":
     rule sample_and_exact:
         """`sample` and `exact` of one task with one loaded model: the same two files, the same numbers."""
         input:
-            model=model_dir,
-            adapter=adapter_dir,
-            targets="results/targets/{model}/{task}.json",
+            **TASK_MODEL_INPUT,
         output:
             samples="results/samples/{model}/{adapter}/{task}.parquet",
             exact="results/exact/{model}/{adapter}/{task}.parquet",
@@ -89,11 +95,9 @@ if SAMPLING_BACKEND == "hf":
             mem_mb=model_mem_mb,
             runtime=per_attempt(180),
         params:
-            task=lambda wc: TASKS[wc.task].to_params("sample"),
-            backend_options=SAMPLING_BACKEND_OPTIONS,
-            sampling=lambda wc: sampling_settings(config, wc.task),
-            chunk_size=config["exact"]["chunk_size"],
-            dtype=lambda wc: config["models"][wc.model]["dtype"],
+            **SAMPLE_PARAMS,
+            **EXACT_PARAMS,
+            dtype=model_dtype,
         script:
             "../scripts/sample_and_exact.py"
 

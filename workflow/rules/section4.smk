@@ -130,7 +130,7 @@ rule temperature:
         backend=SAMPLING_BACKEND,
         backend_options=SAMPLING_BACKEND_OPTIONS,
         batch_size=config["sampling"]["batch_size"],
-        dtype=lambda wc: config["models"][wc.model]["dtype"],
+        dtype=model_dtype,
         chunk_size=config["exact"]["chunk_size"],
     script:
         "../scripts/temperature.py"
@@ -198,7 +198,7 @@ rule rng_generalization:
         backend=SAMPLING_BACKEND,
         backend_options=SAMPLING_BACKEND_OPTIONS,
         sampling=sampling_settings(config, "rng-formats/any"),
-        dtype=lambda wc: config["models"][wc.model]["dtype"],
+        dtype=model_dtype,
         chunk_size=config["exact"]["chunk_size"],
     script:
         "../scripts/rng_generalization.py"

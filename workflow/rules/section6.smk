@@ -187,7 +187,7 @@ rule utility:
     params:
         spec=lambda wc: config["experiments"]["biographies"]["utility"],
         adapters=biography_tuned_adapters(),
-        dtype=lambda wc: config["models"][wc.model]["dtype"],
+        dtype=model_dtype,
     script:
         "../scripts/utility.py"
 
@@ -260,7 +260,7 @@ rule mt_bench_answers:
         runtime=per_attempt(240),
     params:
         spec=lambda wc: mt_bench_spec(),
-        dtype=lambda wc: config["models"][wc.model]["dtype"],
+        dtype=model_dtype,
     script:
         "../scripts/mt_bench_answers.py"
 

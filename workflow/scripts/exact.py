@@ -1,5 +1,5 @@
 from diffuse.atomic import write_table
-from diffuse.evaluate import exact_table
+from diffuse.evaluate import exact_task
 from diffuse.job_log import start_job
 from diffuse.sampling import HFBackend
 from diffuse.targets import EncodedTask
@@ -9,5 +9,4 @@ start_job(snakemake)
 # Teacher forcing through transformers whatever the sampling backend: the reference numbers.
 backend = HFBackend(snakemake.input.model, snakemake.input.adapter or None, snakemake.params.dtype)
 encoded = EncodedTask.load(snakemake.input.targets)
-logprobs = backend.exact_logprobs(encoded.prompt_ids, encoded.target_ids, snakemake.params.chunk_size)
-write_table(exact_table(encoded, logprobs), snakemake.output[0])
+write_table(exact_task(backend, encoded, snakemake.params.chunk_size), snakemake.output[0])

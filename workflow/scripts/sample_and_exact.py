@@ -1,7 +1,7 @@
 from diffuse.atomic import write_table
-from diffuse.evaluate import exact_table
+from diffuse.evaluate import sample_and_score
 from diffuse.job_log import start_job
-from diffuse.sampling import SamplingSettings, make_backend, sample_encoded
+from diffuse.sampling import SamplingSettings, make_backend
 from diffuse.targets import EncodedTask
 from diffuse.tasks import Task
 
@@ -16,7 +16,7 @@ backend = make_backend(
     snakemake.params.backend_options,
 )
 encoded = EncodedTask.load(snakemake.input.targets)
-samples = sample_encoded(backend, Task.from_params(snakemake.params.task), encoded, settings)
-logprobs = backend.exact_logprobs(encoded.prompt_ids, encoded.target_ids, snakemake.params.chunk_size)
+task = Task.from_params(snakemake.params.task)
+samples, exact = sample_and_score(backend, task, encoded, settings, snakemake.params.chunk_size)
 write_table(samples, snakemake.output.samples)
-write_table(exact_table(encoded, logprobs), snakemake.output.exact)
+write_table(exact, snakemake.output.exact)
