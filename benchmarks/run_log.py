@@ -2,7 +2,9 @@
 
 The heavy rules write `benchmark:` files (results/benchmarks/<rule>/<wildcards>.tsv: wall seconds, max RSS,
 CPU time of one job). `--benchmarks results/benchmarks` summarises them per rule: jobs, total and median
-seconds, max RSS. This is the mode to use: it measures each job itself, whatever ran in parallel.
+seconds, max RSS. This is the mode to use: it measures each job itself, whatever ran in parallel. A job
+started warm (diffuse.warm) ran in a forked child its benchmark file does not see: the peak memory line of
+its log (results/logs beside results/benchmarks) stands for its RSS.
 
     .venv/bin/python benchmarks/run_log.py --benchmarks results/benchmarks [--out benchmarks/results/benchmarks.csv]
 
@@ -40,6 +42,7 @@ RULE = re.compile(r"^(?:local)?rule (\w+):$")
 JOBID = re.compile(r"^\s+jobid: (\d+)$")
 FINISHED = re.compile(r"^Finished jobid: (\d+)")
 STARTUP = re.compile(r"start-up: ([0-9.]+) s from process start")
+PEAK_MEMORY = re.compile(r"^peak memory: ([0-9.]+) MB", re.M)  # a warm-started job's own (diffuse.warm)
 
 
 def job_durations(lines) -> list[tuple[str, float, datetime, datetime]]:
@@ -96,13 +99,28 @@ def startup_summary(root: str | Path) -> list[dict]:
     return sorted(rows, key=lambda row: -row["startup_total_s"])
 
 
-def benchmark_summary(root: str | Path) -> list[dict]:
-    """Per rule (the first folder under `root`): jobs, total and median seconds, max RSS in MB; most time first."""
+def warm_peak_memory(log: Path) -> float | None:
+    """A warm-started job's peak memory in MB from its log, or None (a cold job, or no log)."""
+    if not log.is_file():
+        return None
+    found = PEAK_MEMORY.findall(log.read_text(encoding="utf-8", errors="replace"))
+    return max(map(float, found)) if found else None
+
+
+def benchmark_summary(root: str | Path, logs: str | Path | None = None) -> list[dict]:
+    """Per rule (the first folder under `root`): jobs, total and median seconds, max RSS in MB; most time first.
+    `logs` (e.g. results/logs): where a job was warm-started, its benchmark file measured only the process
+    that waited for it, and the peak memory its log records (the same relative path, .log) counts instead."""
     root = Path(root)
     per_rule: dict[str, list[dict]] = {}
     for path in sorted(root.rglob("*.tsv")):
         rule = path.relative_to(root).parts[0] if len(path.relative_to(root).parts) > 1 else path.stem
-        per_rule.setdefault(rule, []).append(read_benchmark(path))
+        job = read_benchmark(path)
+        if logs is not None and (
+            peak := warm_peak_memory(Path(logs) / path.relative_to(root).with_suffix(".log"))
+        ):
+            job["max_rss_mb"] = max(peak, job["max_rss_mb"] or 0.0)
+        per_rule.setdefault(rule, []).append(job)
     rows = []
     for rule, jobs in per_rule.items():
         seconds = [job["seconds"] for job in jobs]
@@ -144,7 +162,8 @@ def main() -> None:
     if (args.log is None) == (args.benchmarks is None):
         parser.error("give a log or --benchmarks DIR, not both")
     if args.benchmarks:
-        rows = benchmark_summary(args.benchmarks)
+        logs = Path(args.benchmarks).parent / "logs"
+        rows = benchmark_summary(args.benchmarks, logs if logs.is_dir() else None)
         if not rows:
             raise SystemExit(f"{args.benchmarks}: no benchmark files (*.tsv) found")
         write_results(rows, args.out or "benchmarks/results/benchmarks.csv")

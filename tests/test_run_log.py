@@ -36,6 +36,21 @@ def test_summary_per_rule(tmp_path):
     ]
 
 
+def test_a_warm_started_jobs_memory_comes_from_its_log(tmp_path):
+    # Its benchmark file measured the process that waited for the forked job (diffuse.warm), not the job.
+    write(tmp_path / "benchmarks" / "sample" / "m" / "base" / "rng.tsv", (10.0, 40.0))
+    write(tmp_path / "benchmarks" / "exact" / "m" / "base" / "rng.tsv", (5.0, 300.0))  # a cold job: no line
+    log = tmp_path / "logs" / "sample" / "m" / "base" / "rng.log"
+    log.parent.mkdir(parents=True)
+    log.write_text(
+        "start-up: 1.20 s from process start to model loaded\npeak memory: 812.5 MB (warm-started job)\n"
+    )
+    rows = {row["rule"]: row for row in benchmark_summary(tmp_path / "benchmarks", tmp_path / "logs")}
+    assert rows["sample"]["max_rss_mb"] == 812.5
+    assert rows["exact"]["max_rss_mb"] == 300.0
+    assert benchmark_summary(tmp_path / "benchmarks")[0]["max_rss_mb"] == 40.0  # without the logs
+
+
 def test_median_of_even_count(tmp_path):
     for i, seconds in enumerate([1.0, 2.0, 10.0, 100.0]):
         write(tmp_path / "train_adapter" / f"{i}.tsv", (seconds, 100.0 + i))

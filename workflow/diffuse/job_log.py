@@ -29,7 +29,11 @@ class Tee:
 
 
 def start_job(snakemake) -> None:
-    """Copy stderr (progress bars, warnings, tracebacks) into the rule's log and pin torch's thread count."""
+    """Copy stderr (progress bars, warnings, tracebacks) into the rule's log and pin torch's thread count.
+    When the run has a warm-start server (diffuse.warm), the rest of the job runs in a child it forks."""
+    from .warm import hand_over
+
+    hand_over()
     if snakemake.log:
         path = Path(snakemake.log[0])
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -42,7 +46,12 @@ def start_job(snakemake) -> None:
 
 
 def seconds_since_process_start() -> float:
-    """Wall seconds since this process started (interpreter start-up and imports included)."""
+    """Wall seconds since this job's process started (interpreter start-up and imports included); under a
+    warm start, since the process Snakemake started, not the forked child."""
+    from .warm import START_ENV
+
+    if START_ENV in os.environ:
+        return time.time() - float(os.environ[START_ENV])
     import psutil
 
     return time.time() - psutil.Process().create_time()

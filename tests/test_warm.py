@@ -1,0 +1,217 @@
+"""diffuse.warm: jobs handed to a warm-start server run as forked children with the job's own argv, working
+directory, environment, streams and exit status; signals reach them; anything unusual runs the job cold."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from conftest import REPO
+
+from diffuse.warm import SOCKET_ENV
+
+WORKFLOW = str(REPO / "workflow")
+
+# A job script: hands itself over as start_job does, then reports where and how it ran.
+JOB = """
+import json, os, sys, time
+time.sleep(float(os.environ.get("BEFORE", "0")))  # the job process's own start-up before start_job
+from diffuse.warm import hand_over
+hand_over()
+from diffuse.job_log import seconds_since_process_start
+print(json.dumps({"pid": os.getpid(), "ppid": os.getppid(), "cwd": os.getcwd(), "argv": sys.argv,
+                  "x": os.environ.get("X"), "age": seconds_since_process_start(),
+                  "parsing_preloaded": "diffuse.parsing" in sys.modules}))
+print("a line on stderr", file=sys.stderr)
+if os.environ.get("PIDFILE"):
+    open(os.environ["PIDFILE"], "w").write(str(os.getpid()))
+    time.sleep(60)
+if os.environ.get("FAIL"):
+    raise ValueError("the job failed")
+sys.exit(int(os.environ.get("CODE", "0")))
+"""
+
+
+@pytest.fixture
+def server():
+    """A server preloading a light module (and diffuse.parsing, which children must not inherit)."""
+    folder = tempfile.mkdtemp(prefix="warm-test-")  # short: a socket path has at most 107 bytes
+    path = os.path.join(folder, "socket")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "diffuse.warm", path, "--preload", "json,diffuse.parsing"],
+        env={**os.environ, "PYTHONPATH": WORKFLOW},
+    )
+    deadline = time.monotonic() + 30
+    while not os.path.exists(path):
+        assert process.poll() is None and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    yield process, path
+    process.terminate()
+    process.wait(timeout=10)
+    assert not os.path.exists(path), "the server left its socket behind"
+    os.rmdir(folder)
+
+
+def run_job(tmp_path: Path, socket_path: str | None, **env) -> subprocess.Popen:
+    script = tmp_path / "job.py"
+    script.write_text(JOB)
+    full_env = {**os.environ, "PYTHONPATH": WORKFLOW, "X": "from the job", **env}
+    full_env.pop(SOCKET_ENV, None)
+    if socket_path:
+        full_env[SOCKET_ENV] = socket_path
+    return subprocess.Popen(
+        [sys.executable, str(script), "first", "second"], cwd=tmp_path, env=full_env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def finish(job: subprocess.Popen) -> tuple[int, dict | None, str]:
+    out, err = job.communicate(timeout=60)
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    return job.returncode, (json.loads(lines[0]) if lines else None), err
+
+
+def test_a_job_runs_in_a_forked_child_with_its_argv_cwd_environment_streams_and_status(server, tmp_path):
+    process, path = server
+    code, report, err = finish(run_job(tmp_path, path, CODE="3"))
+    assert code == 3
+    assert report["ppid"] == process.pid  # forked by the server, not run by the job's own process
+    assert report["cwd"] == str(tmp_path)
+    assert report["argv"] == [str(tmp_path / "job.py"), "first", "second"]
+    assert report["x"] == "from the job"
+    assert "a line on stderr" in err and "peak memory:" in err
+
+
+def test_the_child_imports_this_checkouts_diffuse_afresh(server, tmp_path):
+    # The server preloaded diffuse.parsing; a child must not run the server's copy of the project's code.
+    code, report, _ = finish(run_job(tmp_path, server[1]))
+    assert code == 0 and report["ppid"] == server[0].pid
+    assert report["parsing_preloaded"] is False
+
+
+def test_start_up_counts_from_the_job_process_not_the_fork(server, tmp_path):
+    code, report, _ = finish(run_job(tmp_path, server[1], BEFORE="0.6"))
+    assert code == 0 and report["ppid"] == server[0].pid
+    assert report["age"] >= 0.6
+
+
+def test_an_exception_fails_the_job_with_its_traceback(server, tmp_path):
+    code, report, err = finish(run_job(tmp_path, server[1], FAIL="1"))
+    assert code == 1 and report["ppid"] == server[0].pid
+    assert "ValueError: the job failed" in err
+
+
+def test_without_a_server_the_job_runs_cold(tmp_path):
+    code, report, _ = finish(run_job(tmp_path, str(tmp_path / "no-such-socket"), CODE="3"))
+    assert code == 3
+    assert report["ppid"] == os.getpid()  # the job's own process ran it
+
+
+def test_a_job_under_slurm_runs_cold(server, tmp_path):
+    code, report, _ = finish(run_job(tmp_path, server[1], SLURM_JOB_ID="7"))
+    assert code == 0 and report["ppid"] == os.getpid()
+
+
+def wait_for_child(pidfile: Path) -> int:
+    deadline = time.monotonic() + 30
+    while not pidfile.exists() or not pidfile.read_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return int(pidfile.read_text())
+
+
+def gone(pid: int, within_s: float = 5.0) -> bool:
+    deadline = time.monotonic() + within_s
+    while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_sigterm_to_the_job_ends_its_child(server, tmp_path):
+    job = run_job(tmp_path, server[1], PIDFILE=str(tmp_path / "pid"))
+    child = wait_for_child(tmp_path / "pid")
+    assert child != job.pid
+    job.send_signal(signal.SIGTERM)
+    code, _, _ = finish(job)
+    assert code == 128 + signal.SIGTERM  # the child's death, reported as a shell would
+    assert gone(child)
+
+
+def test_a_killed_job_takes_its_child_with_it(server, tmp_path):
+    # SIGKILL cannot be forwarded: the server sees the job's connection close and ends the child.
+    job = run_job(tmp_path, server[1], PIDFILE=str(tmp_path / "pid"))
+    child = wait_for_child(tmp_path / "pid")
+    job.kill()
+    job.wait(timeout=10)
+    assert gone(child)
+
+
+def test_another_python_environment_is_refused(server, tmp_path):
+    # A rule's conda env or another venv has other packages: its job must not run on this server's.
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sock.connect(server[1])
+    request = {"argv": ["job.py"], "cwd": str(tmp_path), "env": {}, "python": ["/elsewhere", sys.version],
+               "started": time.time()}  # fmt: skip
+    socket.send_fds(sock, [json.dumps(request).encode()], [0, 1, 2])
+    reply = json.loads(sock.recv(1 << 16))
+    assert "refused" in reply and "pid" not in reply
+    code, report, _ = finish(run_job(tmp_path, server[1]))  # and it still serves its own
+    assert code == 0 and report["ppid"] == server[0].pid
+
+
+def test_the_server_stops_when_snakemake_exits(tmp_path):
+    folder = tempfile.mkdtemp(prefix="warm-test-")
+    path = os.path.join(folder, "socket")
+    # A parent that starts the server (as the Snakefile's onstart does), waits until it listens, and exits.
+    parent = textwrap.dedent(f"""
+        import os, subprocess, sys, time
+        server = subprocess.Popen([sys.executable, "-m", "diffuse.warm", {path!r}, "--parent", str(os.getpid()),
+                                   "--preload", "json"])
+        while not os.path.exists({path!r}):
+            time.sleep(0.05)
+        print(server.pid)
+    """)
+    out = subprocess.run(
+        [sys.executable, "-c", parent], env={**os.environ, "PYTHONPATH": WORKFLOW}, capture_output=True,
+        text=True, check=True, timeout=60,
+    )  # fmt: skip
+    assert gone(int(out.stdout.strip()))
+    assert not os.path.exists(path)
+    os.rmdir(folder)
+
+
+def test_start_server_and_stop_server_leave_nothing_behind(monkeypatch, tmp_path):
+    from diffuse import warm
+
+    monkeypatch.delenv(SOCKET_ENV, raising=False)
+    monkeypatch.setenv("PYTHONPATH", WORKFLOW)
+    process, path = warm.start_server(
+        str(tmp_path / "logs" / "warm_start.log"), timeout_s=60, modules=("json",)
+    )
+    assert os.environ[SOCKET_ENV] == path and os.path.exists(path)
+    code, report, _ = finish(run_job(tmp_path, path))
+    assert code == 0 and report["ppid"] == process.pid
+    warm.stop_server(process, path)
+    assert SOCKET_ENV not in os.environ and not os.path.exists(os.path.dirname(path))
+    assert process.poll() is not None
+
+
+@pytest.mark.integration
+def test_the_smoke_runs_its_model_jobs_warm(smoke_built):
+    # tests/test_slurm.py compares the smoke tree's tables with a Slurm run's, whose jobs all start cold.
+    logs = sorted((smoke_built / "results" / "logs" / "sample_and_exact").rglob("*.log"))
+    assert logs
+    cold = [log.name for log in logs if "peak memory:" not in log.read_text()]
+    assert not cold, f"{len(cold)} of {len(logs)} sample_and_exact jobs started cold: {cold}"
