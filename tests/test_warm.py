@@ -18,7 +18,7 @@ import psutil
 import pytest
 from conftest import REPO
 
-from diffuse.warm import SOCKET_ENV
+from diffuse.warm import SOCKET_ENV, server_command
 
 WORKFLOW = str(REPO / "workflow")
 
@@ -48,7 +48,7 @@ def server():
     folder = tempfile.mkdtemp(prefix="warm-test-")  # short: a socket path has at most 107 bytes
     path = os.path.join(folder, "socket")
     process = subprocess.Popen(
-        [sys.executable, "-m", "diffuse.warm", path, "--preload", "json,diffuse.parsing"],
+        server_command(path, modules=("json", "diffuse.parsing")),
         env={**os.environ, "PYTHONPATH": WORKFLOW},
     )
     deadline = time.monotonic() + 30
@@ -177,8 +177,8 @@ def test_the_server_stops_when_snakemake_exits(tmp_path):
     # A parent that starts the server (as the Snakefile's onstart does), waits until it listens, and exits.
     parent = textwrap.dedent(f"""
         import os, subprocess, sys, time
-        server = subprocess.Popen([sys.executable, "-m", "diffuse.warm", {path!r}, "--parent", str(os.getpid()),
-                                   "--preload", "json"])
+        from diffuse.warm import server_command
+        server = subprocess.Popen(server_command({path!r}, os.getpid(), ("json",)))
         while not os.path.exists({path!r}):
             time.sleep(0.05)
         print(server.pid)
@@ -215,3 +215,47 @@ def test_the_smoke_runs_its_model_jobs_warm(smoke_built):
     assert logs
     cold = [log.name for log in logs if "peak memory:" not in log.read_text()]
     assert not cold, f"{len(cold)} of {len(logs)} sample_and_exact jobs started cold: {cold}"
+
+
+@pytest.mark.parametrize("is_rule_script", [True, False])
+def test_a_rule_script_hands_over_at_its_first_diffuse_import(server, tmp_path, is_rule_script):
+    # Snakemake's preamble defines `snakemake` before the script's imports; other programs keep running cold.
+    script = tmp_path / "script.py"
+    preamble = "snakemake = object()\n" if is_rule_script else ""
+    script.write_text(
+        preamble + "import json, os\nimport diffuse\nprint(json.dumps({'ppid': os.getppid()}))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": WORKFLOW, SOCKET_ENV: server[1]}
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, check=True)
+    ppid = json.loads(out.stdout.splitlines()[0])["ppid"]
+    assert ppid == (server[0].pid if is_rule_script else os.getpid())
+
+
+def test_a_job_waits_for_a_server_still_preloading(tmp_path):
+    # Snakemake starts the first jobs while the server imports torch: they wait rather than import it too.
+    (tmp_path / "slow_module.py").write_text("import time\ntime.sleep(2)\n")
+    folder = tempfile.mkdtemp(prefix="warm-test-")
+    path = os.path.join(folder, "socket")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([WORKFLOW, str(tmp_path)])}
+    process = subprocess.Popen(server_command(path, modules=("slow_module",)), env=env)
+    Path(path + ".pid").write_text(str(process.pid))
+    try:
+        assert not os.path.exists(path)
+        code, report, _ = finish(run_job(tmp_path, path))
+        assert code == 0 and report["ppid"] == process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        os.unlink(path + ".pid")
+        os.rmdir(folder)
+
+
+def test_a_server_that_died_while_starting_is_not_waited_for(tmp_path):
+    path = str(tmp_path / "socket")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    Path(path + ".pid").write_text(str(dead.pid))
+    started = time.monotonic()
+    code, report, _ = finish(run_job(tmp_path, path))
+    assert code == 0 and report["ppid"] == os.getpid()
+    assert time.monotonic() - started < 20

@@ -5,4 +5,10 @@ scoring and sampling), sampling (backends), parsing, metrics, evaluate, biograph
 the paper subpackage draws the tables and figures, one module per paper section.
 """
 
+from .warm import hand_over_snakemake_job
+
 __version__ = "0.1.0"
+
+# A rule script's first `diffuse` import: in a run with a warm-start server the job continues in a child the
+# server forks, before the script's own imports (diffuse.warm). Anywhere else this returns at once.
+hand_over_snakemake_job()

@@ -29,11 +29,8 @@ class Tee:
 
 
 def start_job(snakemake) -> None:
-    """Copy stderr (progress bars, warnings, tracebacks) into the rule's log and pin torch's thread count.
-    When the run has a warm-start server (diffuse.warm), the rest of the job runs in a child it forks."""
-    from .warm import hand_over
-
-    hand_over()
+    """Copy stderr (progress bars, warnings, tracebacks) into the rule's log and pin torch's thread count
+    (which a warm-started job, diffuse.warm, must set here: its torch was imported before the job began)."""
     if snakemake.log:
         path = Path(snakemake.log[0])
         path.parent.mkdir(parents=True, exist_ok=True)

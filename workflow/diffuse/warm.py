@@ -1,17 +1,18 @@
 """Warm start for local jobs: one server process per run imports torch, transformers and peft once, and
 forks a child for each job that asks, so a model job skips the 5-6 s those imports cost it.
 
-The job's own process (the one Snakemake started and times in its `benchmark:` file) hands its script over
-in `start_job`: it sends its argv, working directory, environment and its stdin/stdout/stderr to the server,
-forwards SIGTERM and SIGINT to the child, and exits with the child's status. The child runs the job's
-script from its first line, with the same environment, so the job computes exactly what a cold process
-would. Only third-party modules are preloaded: the child imports this checkout's `diffuse` afresh.
+The job's own process (the one Snakemake started and times in its `benchmark:` file) hands its script
+over at its first `diffuse` import (diffuse/__init__.py), before the script's other imports. It sends
+its argv, working directory, environment and stdin/stdout/stderr to the server, forwards SIGTERM and
+SIGINT to the child, and exits with the child's status. The child runs the job's script from its first
+line with the job's environment, so it computes exactly what a cold process would. Only third-party
+modules are preloaded: the child imports this checkout's `diffuse` afresh.
 
 A job runs cold (in its own process, as before) whenever no server answers, the server runs another
-Python or environment (a rule's conda env), or the job runs under Slurm. The server is started by the Snakefile's `onstart` for local runs of
-the hf backend (config `warm_start`), stops with the run, and stops by itself if Snakemake dies.
-Memory: the benchmark file's max_rss then covers the job's own process only; the child's peak resident
-memory is a line of the job's log (`peak memory:`), which benchmarks/run_log.py reads.
+Python or environment (a rule's conda env), or the job runs under Slurm. The Snakefile's `onstart`
+starts the server for local runs of the hf backend (config `warm_start`); it stops with the run, or by
+itself when Snakemake dies. Memory: the job's benchmark file then measures the waiting process only; the
+child's peak resident memory is a line of the job's log (`peak memory:`), which benchmarks/run_log.py reads.
 """
 
 from __future__ import annotations
@@ -26,10 +27,14 @@ import time
 SOCKET_ENV = "DIFFUSE_WARM_SOCKET"  # set for every job of a run whose server is up
 CHILD_ENV = "DIFFUSE_WARM_CHILD"  # set inside a forked child: run the script, do not hand it over again
 START_ENV = "DIFFUSE_JOB_START"  # the job process's own start time, for the start-up lines of its log
-PRELOAD = ("numpy", "pandas", "psutil", "torch", "transformers", "peft", "safetensors", "snakemake.script")
+PRELOAD = (
+    "numpy", "pandas", "pyarrow.parquet", "scipy.stats", "psutil", "matplotlib", "matplotlib.pyplot", "torch",
+    "transformers", "peft", "safetensors", "snakemake.script",
+)  # fmt: skip
 # Attributes of transformers' lazy module that import most of the modelling code (about 2-3 s).
 PRELOAD_ATTRIBUTES = {"transformers": ("AutoModelForCausalLM", "AutoTokenizer", "PreTrainedModel")}
 MAX_MESSAGE = 1 << 20
+STARTING_WAIT_S = 120  # a job waits this long for a server still preloading (the same imports, done once)
 # The server's libraries read these when it imports them. A cold job reads its Snakemake thread count there;
 # a warm child's torch gets it from start_job (torch.set_num_threads), numpy's BLAS stays at one thread.
 SINGLE_THREADED = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
@@ -56,6 +61,8 @@ def hand_over() -> None:
     (the job runs cold) when there is no server to ask, or inside the child itself."""
     path = os.environ.get(SOCKET_ENV)
     if not path or os.environ.get(CHILD_ENV) or "SLURM_JOB_ID" in os.environ:
+        return
+    if not _wait_for_server(path):
         return
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
@@ -102,6 +109,42 @@ def hand_over() -> None:
         print(f"warm start: the server at {path} went away while job pid {child} ran", file=sys.stderr)
         os._exit(1)
     os._exit(reply["status"])
+
+
+def _wait_for_server(path: str) -> bool:
+    """Whether the server listens at `path`, waiting while it is still preloading: a job that started cold
+    instead would spend the same seconds on the same imports, beside the server's."""
+    deadline = time.monotonic() + STARTING_WAIT_S
+    while not os.path.exists(path):
+        try:
+            with open(path + ".pid") as pid_file:
+                pid = int(pid_file.read())
+        except (OSError, ValueError):
+            return False
+        if not _alive(pid) or time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def hand_over_snakemake_job() -> None:
+    """hand_over() where this process is a Snakemake script job (its `__main__` holds the `snakemake`
+    object). diffuse/__init__.py calls it, so a job hands over at its script's first `diffuse` import."""
+    if SOCKET_ENV not in os.environ:
+        return
+    import __main__
+
+    if hasattr(__main__, "snakemake"):
+        hand_over()
 
 
 # --- the server -------------------------------------------------------------------------------------------
@@ -161,6 +204,8 @@ def preload(modules=PRELOAD) -> None:
     import importlib
 
     for name in modules:
+        if name == "matplotlib.pyplot":
+            importlib.import_module("matplotlib").use("Agg")  # as diffuse.paper's figure modules do
         module = importlib.import_module(name)
         for attribute in PRELOAD_ATTRIBUTES.get(name, ()):
             getattr(module, attribute)
@@ -277,6 +322,14 @@ def _send_quietly(connection: socket.socket, message: dict) -> None:
 # --- the run's side (the Snakefile's onstart / onsuccess / onerror) --------------------------------------
 
 
+def server_command(path: str, parent: int | None = None, modules: tuple[str, ...] = ()) -> list[str]:
+    """The server's command line (`-c`, not `-m diffuse.warm`: the package imports this module first)."""
+    command = [sys.executable, "-c", "from diffuse.warm import main; main()", path]
+    if parent is not None:
+        command += ["--parent", str(parent)]
+    return command + (["--preload", ",".join(modules)] if modules else [])
+
+
 def start_server(log_path: str, timeout_s: float = 0.0, modules: tuple[str, ...] = ()):
     """Start a server for this Snakemake process; returns (process, socket path). Jobs find it through the
     environment they inherit. With timeout_s > 0, wait until it listens; `modules`: other preloads (tests)."""
@@ -287,14 +340,15 @@ def start_server(log_path: str, timeout_s: float = 0.0, modules: tuple[str, ...]
     os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "diffuse.warm", path, "--parent", str(os.getpid())]
-            + (["--preload", ",".join(modules)] if modules else []),
+            server_command(path, os.getpid(), modules),
             env={**os.environ, **SINGLE_THREADED},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # a Ctrl-C reaches the jobs through Snakemake, not the server directly
         )
+    with open(path + ".pid", "w") as pid_file:  # jobs wait for the socket while this process lives
+        pid_file.write(str(process.pid))
     os.environ[SOCKET_ENV] = path
     deadline = time.monotonic() + timeout_s
     while timeout_s and not os.path.exists(path) and time.monotonic() < deadline:
@@ -309,7 +363,7 @@ def stop_server(process, path: str) -> None:
         process.wait(timeout=10)
     except Exception:
         process.kill()
-    for leftover in (path, path + ".tmp"):
+    for leftover in (path, path + ".tmp", path + ".pid"):
         if os.path.exists(leftover):
             os.unlink(leftover)
     os.rmdir(os.path.dirname(path))
@@ -324,7 +378,3 @@ def main(argv=None) -> None:
     parser.add_argument("--preload", help="comma-separated modules (default: torch, transformers, peft, ...)")
     args = parser.parse_args(argv)
     serve(args.socket, args.parent, tuple(args.preload.split(",")) if args.preload else PRELOAD)
-
-
-if __name__ == "__main__":
-    main()
