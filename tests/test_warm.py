@@ -259,3 +259,24 @@ def test_a_server_that_died_while_starting_is_not_waited_for(tmp_path):
     code, report, _ = finish(run_job(tmp_path, path))
     assert code == 0 and report["ppid"] == os.getpid()
     assert time.monotonic() - started < 20
+
+
+def test_the_child_exits_as_an_interpreter_does(server, tmp_path):
+    # Non-daemon threads are joined, then atexit handlers run, before the child's status goes back.
+    script = tmp_path / "threads.py"
+    script.write_text(
+        textwrap.dedent("""
+        import atexit, os, sys, threading, time
+        from diffuse.warm import hand_over
+        hand_over()
+        out = sys.argv[1]
+        def late():
+            time.sleep(0.5)
+            open(out, "a").write("thread ")
+        threading.Thread(target=late).start()
+        atexit.register(lambda: open(out, "a").write(f"atexit {os.getppid()}"))
+    """)
+    )
+    env = {**os.environ, "PYTHONPATH": WORKFLOW, SOCKET_ENV: server[1]}
+    subprocess.run([sys.executable, str(script), str(tmp_path / "out")], env=env, check=True, timeout=60)
+    assert (tmp_path / "out").read_text() == f"thread atexit {server[0].pid}"

@@ -169,6 +169,9 @@ def _run_child(request: dict, fds: list[int]) -> None:
         os.environ.update(request["env"])
         os.environ[CHILD_ENV] = "1"
         os.environ[START_ENV] = repr(request["started"])
+        import tempfile
+
+        tempfile.tempdir = None  # recomputed from the job's TMPDIR (Snakemake's resources.tmpdir)
         for name in [m for m in sys.modules if m == "diffuse" or m.startswith("diffuse.")]:
             del sys.modules[name]  # this checkout's code, as a cold job would import it
         sys.argv = list(request["argv"])
@@ -183,6 +186,9 @@ def _run_child(request: dict, fds: list[int]) -> None:
         code = 1
     finally:
         try:
+            import threading
+
+            threading._shutdown()  # as the interpreter exits: non-daemon threads first, then atexit
             atexit._run_exitfuncs()
             report_peak_memory()
             sys.stdout.flush()
