@@ -25,7 +25,7 @@ report: "workflow/report/workflow.rst"
 
 
 from diffuse.settings import job_environment  # noqa: E402
-from diffuse.warm import start_server, stop_server  # noqa: E402
+from diffuse.warm import start_server, stop_server, wanted as warm_start_wanted  # noqa: E402
 from diffuse.config import (  # noqa: E402
     BASE,
     all_trainsets,
@@ -84,13 +84,13 @@ rule all:
 
 
 # Local runs of the hf backend start their jobs warm (diffuse.warm): one process imports torch, transformers
-# and peft once, and forks each job from it, so a model job skips 5-6 s of imports. vLLM jobs and cluster
-# jobs start cold.
+# and peft once, and forks each job from it, so a model job skips 5-6 s of imports. vLLM, conda-env and
+# cluster jobs start cold.
 WARM_START = {}
 
 
 onstart:
-    if config["warm_start"] and SAMPLING_BACKEND == "hf" and workflow.local_exec:
+    if warm_start_wanted(config, workflow):
         WARM_START["server"] = start_server("results/logs/warm_start.log")
 
 

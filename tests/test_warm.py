@@ -14,11 +14,12 @@ import textwrap
 import time
 from pathlib import Path
 
+import pandas as pd
 import psutil
 import pytest
-from conftest import REPO
+from conftest import REPO, SMOKE, run_snakemake
 
-from diffuse.warm import SOCKET_ENV, server_command
+from diffuse.warm import SINGLE_THREADED, SOCKET_ENV, server_command, wanted
 
 WORKFLOW = str(REPO / "workflow")
 
@@ -31,13 +32,15 @@ hand_over()
 from diffuse.job_log import seconds_since_process_start
 print(json.dumps({"pid": os.getpid(), "ppid": os.getppid(), "cwd": os.getcwd(), "argv": sys.argv,
                   "x": os.environ.get("X"), "age": seconds_since_process_start(),
-                  "parsing_preloaded": "diffuse.parsing" in sys.modules}))
+                  "parsing_preloaded": "diffuse.parsing" in sys.modules, "path0": sys.path[0]}))
 print("a line on stderr", file=sys.stderr)
 if os.environ.get("PIDFILE"):
     open(os.environ["PIDFILE"], "w").write(str(os.getpid()))
     time.sleep(60)
 if os.environ.get("FAIL"):
     raise ValueError("the job failed")
+if os.environ.get("INTERRUPT"):
+    raise KeyboardInterrupt
 sys.exit(int(os.environ.get("CODE", "0")))
 """
 
@@ -48,8 +51,8 @@ def server():
     folder = tempfile.mkdtemp(prefix="warm-test-")  # short: a socket path has at most 107 bytes
     path = os.path.join(folder, "socket")
     process = subprocess.Popen(
-        server_command(path, modules=("json", "diffuse.parsing")),
-        env={**os.environ, "PYTHONPATH": WORKFLOW},
+        server_command(path, modules=("json", "numpy", "threadpoolctl", "diffuse.parsing")),
+        env={**os.environ, **SINGLE_THREADED, "PYTHONPATH": WORKFLOW},
     )
     deadline = time.monotonic() + 30
     while not os.path.exists(path):
@@ -58,8 +61,7 @@ def server():
     yield process, path
     process.terminate()
     process.wait(timeout=10)
-    assert not os.path.exists(path), "the server left its socket behind"
-    os.rmdir(folder)
+    assert not os.path.exists(folder), "the server left its socket or folder behind"
 
 
 def run_job(tmp_path: Path, socket_path: str | None, **env) -> subprocess.Popen:
@@ -89,6 +91,7 @@ def test_a_job_runs_in_a_forked_child_with_its_argv_cwd_environment_streams_and_
     assert report["cwd"] == str(tmp_path)
     assert report["argv"] == [str(tmp_path / "job.py"), "first", "second"]
     assert report["x"] == "from the job"
+    assert report["path0"] == str(tmp_path)  # the script's folder, as `python script.py` puts first
     assert "a line on stderr" in err and "peak memory:" in err
 
 
@@ -109,6 +112,15 @@ def test_an_exception_fails_the_job_with_its_traceback(server, tmp_path):
     code, report, err = finish(run_job(tmp_path, server[1], FAIL="1"))
     assert code == 1 and report["ppid"] == server[0].pid
     assert "ValueError: the job failed" in err
+    assert "warm.py" not in err and "runpy" not in err  # from the script's frame on, as a cold job prints
+
+
+def test_an_interrupted_job_ends_as_a_cold_one_does(server, tmp_path):
+    # An unhandled KeyboardInterrupt ends a Python process by SIGINT; Snakemake sees the same either way.
+    cold, _, _ = finish(run_job(tmp_path, None, INTERRUPT="1"))
+    warm, report, err = finish(run_job(tmp_path, server[1], INTERRUPT="1"))
+    assert report["ppid"] == server[0].pid and "KeyboardInterrupt" in err
+    assert warm == cold == -signal.SIGINT
 
 
 def test_without_a_server_the_job_runs_cold(tmp_path):
@@ -145,7 +157,7 @@ def test_sigterm_to_the_job_ends_its_child(server, tmp_path):
     assert child != job.pid
     job.send_signal(signal.SIGTERM)
     code, _, _ = finish(job)
-    assert code == 128 + signal.SIGTERM  # the child's death, reported as a shell would
+    assert code == -signal.SIGTERM  # the job's process dies of the child's signal, as a cold job would
     assert gone(child)
 
 
@@ -156,6 +168,31 @@ def test_a_killed_job_takes_its_child_with_it(server, tmp_path):
     job.kill()
     job.wait(timeout=10)
     assert gone(child)
+
+
+def test_a_dead_server_takes_its_children_and_later_jobs_run_cold(server, tmp_path):
+    # Killed outright (out of memory, say): no child may go on writing a job's outputs, no job may hang.
+    process, path = server
+    job = run_job(tmp_path, path, PIDFILE=str(tmp_path / "pid"))
+    child = wait_for_child(tmp_path / "pid")
+    process.kill()
+    process.wait(timeout=10)
+    code, _, err = finish(job)
+    assert code == 1 and "went away" in err
+    assert gone(child)
+    code, report, _ = finish(run_job(tmp_path, path, CODE="3"))  # its socket file is still there
+    assert code == 3 and report["ppid"] == os.getpid()
+    os.unlink(path)  # what the server would have removed
+    os.rmdir(os.path.dirname(path))
+
+
+def test_a_malformed_request_is_refused_and_the_server_goes_on(server, tmp_path):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sock.connect(server[1])
+    socket.send_fds(sock, [b"[1, 2]"], [0, 1, 2])
+    assert "refused" in json.loads(sock.recv(1 << 16))
+    code, report, _ = finish(run_job(tmp_path, server[1]))
+    assert code == 0 and report["ppid"] == server[0].pid
 
 
 def test_another_python_environment_is_refused(server, tmp_path):
@@ -187,9 +224,8 @@ def test_the_server_stops_when_snakemake_exits(tmp_path):
         [sys.executable, "-c", parent], env={**os.environ, "PYTHONPATH": WORKFLOW}, capture_output=True,
         text=True, check=True, timeout=60,
     )  # fmt: skip
-    assert gone(int(out.stdout.strip()))
-    assert not os.path.exists(path)
-    os.rmdir(folder)
+    assert gone(int(out.stdout.split()[-1]))
+    assert not os.path.exists(folder)
 
 
 def test_start_server_and_stop_server_leave_nothing_behind(monkeypatch, tmp_path):
@@ -206,6 +242,22 @@ def test_start_server_and_stop_server_leave_nothing_behind(monkeypatch, tmp_path
     warm.stop_server(process, path)
     assert SOCKET_ENV not in os.environ and not os.path.exists(os.path.dirname(path))
     assert process.poll() is not None
+
+
+@pytest.mark.integration
+def test_a_cold_rerun_of_a_warm_job_gives_the_same_bits(smoke_run):
+    # A tuned adapter's samples and exact table from the warm smoke run, then the same job started cold.
+    samples = "results/samples/smollm2-135m/rng/numbers/rng.parquet"
+    exact = samples.replace("samples", "exact", 1)
+    log = smoke_run / "results/logs/sample_and_exact/smollm2-135m/rng/numbers/rng.log"
+    assert "peak memory:" in log.read_text()
+    warm = {path: pd.read_parquet(smoke_run / path) for path in (samples, exact)}
+    cold = ("--config", "warm_start=False", "--forcerun", "sample_and_exact", "--", samples)
+    result = run_snakemake(smoke_run, *SMOKE, *cold)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "peak memory:" not in log.read_text()
+    for path, frame in warm.items():
+        assert frame.equals(pd.read_parquet(smoke_run / path)), path
 
 
 @pytest.mark.integration
@@ -246,8 +298,7 @@ def test_a_job_waits_for_a_server_still_preloading(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
-        os.unlink(path + ".pid")
-        os.rmdir(folder)
+    assert not os.path.exists(folder)  # socket and pid file removed, then its folder
 
 
 def test_a_server_that_died_while_starting_is_not_waited_for(tmp_path):
@@ -280,3 +331,57 @@ def test_the_child_exits_as_an_interpreter_does(server, tmp_path):
     env = {**os.environ, "PYTHONPATH": WORKFLOW, SOCKET_ENV: server[1]}
     subprocess.run([sys.executable, str(script), str(tmp_path / "out")], env=env, check=True, timeout=60)
     assert (tmp_path / "out").read_text() == f"thread atexit {server[0].pid}"
+
+
+def test_start_job_gives_a_warm_child_the_jobs_threads_and_log(server, tmp_path):
+    # The server imported numpy with one BLAS thread; a cold job's BLAS reads Snakemake's thread count.
+    script = tmp_path / "threads.py"
+    script.write_text(
+        textwrap.dedent("""
+        snakemake = "as Snakemake's preamble defines it"
+        import json, logging, sys
+        from types import SimpleNamespace
+        from diffuse.job_log import start_job
+        from threadpoolctl import threadpool_info
+        early = logging.getLogger("bound.before.the.job")  # as transformers binds its handler at import
+        early.addHandler(logging.StreamHandler(sys.__stderr__))
+        start_job(SimpleNamespace(log=[sys.argv[1]], threads=2))
+        early.warning("a library warning")
+        print(json.dumps(sorted({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"})))
+    """)
+    )
+    log = tmp_path / "job.log"
+    env = {**os.environ, "PYTHONPATH": WORKFLOW, SOCKET_ENV: server[1]}
+    out = subprocess.run(
+        [sys.executable, str(script), str(log)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert json.loads(out.stdout.splitlines()[-1]) == [2]
+    assert "a library warning" in log.read_text()
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [({}, True), ({"warm_start": False}, False), ({"backend": "vllm"}, False), ({"local_exec": False}, False),
+     ({"touch": True}, False), ({"conda": True}, False), ({"SLURM_JOB_ID": "7"}, False)],
+)  # fmt: skip
+def test_which_runs_start_a_server(monkeypatch, change, expected):
+    from types import SimpleNamespace
+
+    config = {
+        "warm_start": change.get("warm_start", True),
+        "sampling": {"backend": change.get("backend", "hf")},
+    }
+    methods = ["DeploymentMethod.CONDA"] if change.get("conda") else []
+    workflow = SimpleNamespace(
+        local_exec=change.get("local_exec", True), touch=change.get("touch", False),
+        deployment_settings=SimpleNamespace(deployment_method=methods),
+    )  # fmt: skip
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    if "SLURM_JOB_ID" in change:
+        monkeypatch.setenv("SLURM_JOB_ID", change["SLURM_JOB_ID"])
+    assert wanted(config, workflow) is expected

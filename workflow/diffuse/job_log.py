@@ -35,11 +35,31 @@ def start_job(snakemake) -> None:
         path = Path(snakemake.log[0])
         path.parent.mkdir(parents=True, exist_ok=True)
         sys.stderr = Tee(sys.__stderr__, open(path, "w", buffering=1))  # noqa: SIM115 - lives for the job
+        _log_handlers_to(sys.stderr)
     threads = str(max(1, int(snakemake.threads)))
     # Read by torch when it is first imported; oversubscribed cores made steps 5-20x slower.
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = threads
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(int(threads))
+    from .warm import in_warm_child
+
+    if in_warm_child():
+        # The server imported numpy single-threaded; a cold job's BLAS read the job's threads from Snakemake.
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(int(threads))
+
+
+def _log_handlers_to(stream) -> None:
+    """Logging handlers bound to the raw stderr before the job began (transformers' and huggingface_hub's,
+    when a warm-start server imported them) write through the job's log too, as a cold job's do."""
+    import logging
+
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", ()):
+            if isinstance(handler, logging.StreamHandler) and handler.stream is sys.__stderr__:
+                handler.setStream(stream)
 
 
 def seconds_since_process_start() -> float:
