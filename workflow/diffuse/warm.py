@@ -122,7 +122,10 @@ def hand_over() -> None:
     if not reply or not ("status" in reply or "signal" in reply):
         print(f"warm start: the server at {path} went away while job pid {child} ran", file=sys.stderr)
         forward(signal.SIGTERM, None)  # it dies with the server anyway (PDEATHSIG); never two writers
+        deadline = time.monotonic() + 30
         while _alive(child):
+            if time.monotonic() > deadline:
+                forward(signal.SIGKILL, None)
             time.sleep(0.05)
         os._exit(1)
     if "signal" in reply:  # die of the child's signal, as Snakemake would have seen a cold job die
@@ -176,7 +179,7 @@ def in_warm_child() -> bool:
 # --- the server -------------------------------------------------------------------------------------------
 
 
-def _run_child(request: dict, fds: list[int]) -> None:
+def _run_child(request: dict, fds: list[int], server: int) -> None:
     """In the forked child: become the job's process and run its script; never returns."""
     import atexit
     import runpy
@@ -185,6 +188,8 @@ def _run_child(request: dict, fds: list[int]) -> None:
     script = os.path.realpath(request["argv"][0])
     try:
         _die_with_parent()
+        if os.getppid() != server:
+            os._exit(1)  # the server died before the child could ask to die with it
         for signum in FORWARDED:
             signal.signal(signum, signal.SIG_DFL if signum == signal.SIGTERM else signal.default_int_handler)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)  # blocked since before the fork: none lost
@@ -356,6 +361,7 @@ def _start(connection: socket.socket, python: list, listener, children: dict, se
         return
     sys.stdout.flush()
     sys.stderr.flush()
+    server = os.getpid()
     signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)  # a signal for the child waits until it can die of it
     try:
         pid = os.fork()
@@ -372,7 +378,7 @@ def _start(connection: socket.socket, python: list, listener, children: dict, se
         for other in children.values():
             other.close()
         connection.close()
-        _run_child(request, fds)
+        _run_child(request, fds, server)
     for fd in fds:
         os.close(fd)
     connection.settimeout(None)
