@@ -86,19 +86,14 @@ rule all:
 # Local runs of the hf backend start their jobs warm (diffuse.warm): one process imports torch, transformers
 # and peft once, and forks each job from it, so a model job skips 5-6 s of imports. vLLM, conda-env and
 # cluster jobs start cold.
-WARM_START = {}
-
-
 onstart:
     if warm_start_wanted(config, workflow):
         WARM_START["server"] = start_server("results/logs/warm_start.log")
 
 
 onsuccess:
-    if WARM_START:
-        stop_server(*WARM_START.pop("server"))
+    stop_warm_start()
 
 
 onerror:
-    if WARM_START:
-        stop_server(*WARM_START.pop("server"))
+    stop_warm_start()

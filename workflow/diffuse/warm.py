@@ -42,6 +42,7 @@ REPLY_TIMEOUT_S = 30  # for the server to fork a job's child (milliseconds when 
 # The server's libraries read these when it imports them: no thread pools before a fork. A warm child's
 # torch and BLAS get the job's thread count from start_job, as a cold job's read it from Snakemake's env.
 SINGLE_THREADED = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+SERVER_ENV = {**SINGLE_THREADED, "MPLBACKEND": "Agg"}  # the backend diffuse.paper's figure modules select
 DIES_WITH_PARENT = 1  # prctl(PR_SET_PDEATHSIG)
 FORWARDED = (signal.SIGTERM, signal.SIGINT)
 
@@ -74,7 +75,7 @@ def hand_over() -> None:
     """Run this job's script in a forked child of the run's server and end as it ends; return at once (the
     job runs cold) when there is no server to ask, it refuses, or inside the child itself."""
     path = os.environ.get(SOCKET_ENV)
-    if not path or os.environ.get(CHILD_ENV) or "SLURM_JOB_ID" in os.environ:
+    if not path or in_warm_child() or "SLURM_JOB_ID" in os.environ:
         return
     if not _wait_for_server(path):
         return
@@ -270,8 +271,6 @@ def preload(modules=PRELOAD) -> None:
     import importlib
 
     for name in modules:
-        if name == "matplotlib.pyplot":
-            importlib.import_module("matplotlib").use("Agg")  # as diffuse.paper's figure modules do
         module = importlib.import_module(name)
         for attribute in PRELOAD_ATTRIBUTES.get(name, ()):
             getattr(module, attribute)
@@ -455,7 +454,7 @@ def start_server(log_path: str, timeout_s: float = 0.0, modules: tuple[str, ...]
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             server_command(path, os.getpid(), modules),
-            env={**os.environ, **SINGLE_THREADED},
+            env={**os.environ, **SERVER_ENV},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

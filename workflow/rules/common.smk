@@ -41,6 +41,14 @@ def model_dir(wildcards):
     return f"results/models/{wildcards.model}"
 
 
+WARM_START = {}  # the warm-start server of this run, while it runs (the Snakefile's onstart)
+
+
+def stop_warm_start():
+    if WARM_START:
+        stop_server(*WARM_START.pop("server"))
+
+
 def model_dtype(wildcards):
     """The dtype a model job computes in (models.<name>.dtype)."""
     return config["models"][wildcards.model]["dtype"]

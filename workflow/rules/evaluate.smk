@@ -13,6 +13,8 @@ SAMPLE_PARAMS = {
     "sampling": lambda wc: sampling_settings(config, wc.task),
 }
 EXACT_PARAMS = {"chunk_size": config["exact"]["chunk_size"]}
+SAMPLES_FILE = "results/samples/{model}/{adapter}/{task}.parquet"
+EXACT_FILE = "results/exact/{model}/{adapter}/{task}.parquet"
 
 
 rule sample:
@@ -20,7 +22,7 @@ rule sample:
     input:
         **TASK_MODEL_INPUT,
     output:
-        "results/samples/{model}/{adapter}/{task}.parquet",
+        SAMPLES_FILE,
     log:
         "results/logs/sample/{model}/{adapter}/{task}.log",
     benchmark:
@@ -45,7 +47,7 @@ rule exact:
     input:
         **TASK_MODEL_INPUT,
     output:
-        "results/exact/{model}/{adapter}/{task}.parquet",
+        EXACT_FILE,
     log:
         "results/logs/exact/{model}/{adapter}/{task}.log",
     benchmark:
@@ -64,8 +66,8 @@ rule exact:
         "../scripts/exact.py"
 
 
-# The hf backend samples and scores a task in one model process: a model job's start-up (imports and load,
-# about 8 s) is most of an exact job's time. vLLM keeps the two rules apart (its own env; its GPU memory).
+# The hf backend samples and scores a task in one model process: loading the model and adapter again (and,
+# without the warm start, 8-14 s of imports) would be most of an exact job's time. vLLM keeps the two rules apart (its own env; its GPU memory).
 # The biography task has no target set to score: its samples come from `sample`.
 SCORED_TASKS = sorted(set(TASKS) - {(config["experiments"].get("biographies") or {}).get("task")})
 
@@ -79,8 +81,8 @@ if SAMPLING_BACKEND == "hf":
         input:
             **TASK_MODEL_INPUT,
         output:
-            samples="results/samples/{model}/{adapter}/{task}.parquet",
-            exact="results/exact/{model}/{adapter}/{task}.parquet",
+            samples=SAMPLES_FILE,
+            exact=EXACT_FILE,
         log:
             "results/logs/sample_and_exact/{model}/{adapter}/{task}.log",
         benchmark:
@@ -106,8 +108,8 @@ rule metrics:
     """Entropy, coverage-N, parse/valid rates, KL(p* || samples) (Eq. 2), exact figures; over every row."""
     input:
         targets="results/targets/{model}/{task}.json",
-        samples="results/samples/{model}/{adapter}/{task}.parquet",
-        exact="results/exact/{model}/{adapter}/{task}.parquet",
+        samples=SAMPLES_FILE,
+        exact=EXACT_FILE,
         data=task_inputs,
     output:
         "results/metrics/{model}/{adapter}/{task}.json",

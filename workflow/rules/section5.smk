@@ -5,8 +5,8 @@ rule leave_one_out_metrics:
     """The same metrics over the first experiments.leave_one_out.n rows: one N in every cell of Tables 5/6."""
     input:
         targets="results/targets/{model}/{task}.json",
-        samples="results/samples/{model}/{adapter}/{task}.parquet",
-        exact="results/exact/{model}/{adapter}/{task}.parquet",
+        samples=SAMPLES_FILE,
+        exact=EXACT_FILE,
         data=task_inputs,
     output:
         "results/leave_one_out/metrics/{model}/{adapter}/{task}.json",
