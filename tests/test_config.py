@@ -86,6 +86,8 @@ def test_missing_data_file_names_the_task_file(config, tmp_path):
     )
     bad = copy.deepcopy(config)
     bad["tasks_dir"] = str(tmp_path)
+    evaluated = bad["experiments"]["leave_one_out"]["evaluate"]
+    evaluated[:] = ["fruits/*" if t.startswith("fruits/") else t for t in evaluated]  # the file's one task
     with pytest.raises(ConfigError, match=r"fruits\.yaml: task 'fruits/any' reads data/fruits/missing\.csv"):
         check_config(bad, REPO)
 
@@ -156,7 +158,7 @@ def test_leave_one_out_trainsets(config):
     settings = train_settings(checked, trainsets, "ood-fruits")
     assert settings.max_steps == checked["experiments"]["leave_one_out"]["training"]["max_steps"]
     evaluated = leave_one_out_evaluated(checked, tasks)
-    assert list(evaluated) == categories and evaluated["numbers"] == ["numbers/prime-50", "numbers/rng"]
+    assert list(evaluated) == categories and evaluated["numbers"] == ["numbers/rng"]
 
 
 def test_leave_one_out_unknown_category(config):
@@ -228,10 +230,15 @@ def test_leave_one_out_has_one_n(config):
 
     checked = copy.deepcopy(config)
     tasks = check_config(checked, REPO)
-    # numbers/rng and babynames/random-name are sampled 1000 times for Table 1, the rest 200: one N = 200.
-    assert leave_one_out_n(checked, tasks) == 200
+    # Every evaluated prompt is sampled at the paper's N = 1000: one N = 1000.
+    assert leave_one_out_n(checked, tasks) == 1000
     checked["experiments"]["leave_one_out"]["n"] = 150
     assert leave_one_out_n(checked, tasks) == 150
+    # The "*" override at 200: Table 1's two prompts keep 1000, so null takes the smallest, 200.
+    assert checked["sampling"]["overrides"][-1]["tasks"] == ["*"]
+    checked["sampling"]["overrides"][-1]["n"] = 200
+    checked["experiments"]["leave_one_out"]["n"] = None
+    assert leave_one_out_n(checked, tasks) == 200
     checked["experiments"]["leave_one_out"]["n"] = 1000
     with pytest.raises(ConfigError, match=r"experiments\.leave_one_out\.n = 1000, but sampling gives fewer"):
         leave_one_out_n(checked, tasks)

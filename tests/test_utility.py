@@ -12,6 +12,8 @@ from diffuse.utility import (
     SeparateModels,
     answer_logprobs,
     compare_on_answer,
+    greedy_answer,
+    greedy_answers,
     reference_answers,
     utility_table,
 )
@@ -54,6 +56,21 @@ def test_real_model_against_itself_and_a_perturbed_copy(model, tokenizer):
     table = utility_table(SeparateModels(model, {"perturbed": perturbed}), instructions, answers)
     assert (table["kl_per_token"] > 0.01).all()
     assert (table["tuned_loglik_per_token"] < table["base_loglik_per_token"]).all()
+
+
+def test_greedy_answers_decoded_together_equal_one_at_a_time(model, tokenizer):
+    """The batched greedy decoder gives model.generate's answers, rows stopping at different positions."""
+    from diffuse.targets import prompt_ids
+
+    table = pd.read_csv(REPO / "data" / "utility" / "instructions.csv").iloc[[0, 5, 10, 20, 30, 35]]
+    prompts = [prompt_ids(tokenizer, text) for text in table["instruction"]]
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    first = greedy_answer(model, prompts[0], 20, [end])
+    stops = [end, first[3]]  # a token of the first answer: that row stops early, others may not
+    want = [greedy_answer(model, prompt, 20, stops) for prompt in prompts]
+    assert len(want[0]) <= 4 and len({len(a) for a in want}) > 1
+    assert greedy_answers(model, prompts, 20, stops) == want
+    assert greedy_answers(model, prompts[:1], 20, stops) == want[:1]
 
 
 def test_one_base_switching_adapters_equals_merged_copies(model_dir, tokenizer, tmp_path):

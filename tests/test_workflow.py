@@ -107,8 +107,8 @@ def test_leave_one_out_tables(smoke_run):
 
 def test_rng_generalization(smoke_run):
     per_prompt = pd.read_csv(smoke_run / "results" / "rng_generalization" / "smollm2-135m" / "rng-ranges.csv")
-    # One upper end x five templates (2a) and one size x one random low (2b).
-    assert len(per_prompt) == 6 and set(per_prompt["figure"]) == {"2a", "2b"}
+    # One upper end x two templates (2a) and one size x one random low (2b).
+    assert len(per_prompt) == 3 and set(per_prompt["figure"]) == {"2a", "2b"}
     assert (per_prompt["n_samples"] == 40).all() and per_prompt["exact_valid_mass"].between(0, 1).all()
     assert (per_prompt["exact_entropy_valid"] <= per_prompt["max_entropy"] + 1e-9).all()
     summary = pd.read_csv(smoke_run / "results" / "tables" / "figure2.csv")
@@ -176,7 +176,7 @@ def test_calibration_outputs(smoke_run):
     )  # below: exact ones too
     splits = per_spec.groupby("condition")["split"].apply(lambda s: tuple(sorted(s)))
     assert set(splits) == {("held_out", "seen", "seen", "unseen")}, splits
-    assert (per_spec["n_samples"] == 16).all() and per_spec["valid_rate"].between(0, 1).all()
+    assert (per_spec["n_samples"] == 8).all() and per_spec["valid_rate"].between(0, 1).all()
     assert (per_spec["parse_rate"] >= per_spec["valid_rate"]).all()
     assert per_spec["exact_target_mass"].between(0, 1).all() and (per_spec["trie_kl"] > 0).all()
     assert (per_spec["exact_kl"] >= 0).all() and per_spec["exact_w1"].notna().all()
@@ -224,9 +224,9 @@ def test_calibration_outputs(smoke_run):
 
 
 def test_open_random_outputs(smoke_run):
-    """The open-ended transfer test: 6 prompts x 4 conditions; support sizes grow with p, rates are shares."""
+    """The open-ended transfer test: 3 prompts x 4 conditions; support sizes grow with p, rates are shares."""
     per_prompt = pd.read_csv(smoke_run / "results" / "tables" / "open_random.csv")
-    assert len(per_prompt) == 6 * 4 and set(per_prompt["condition"]) == {"untuned", "eq5", "soft", "hard"}
+    assert len(per_prompt) == 3 * 4 and set(per_prompt["condition"]) == {"untuned", "eq5", "soft", "hard"}
     sizes = per_prompt[[c for c in per_prompt.columns if c.startswith("support_p")]].to_numpy()
     assert (np.diff(sizes, axis=1) >= 0).all() and (sizes[:, 0] >= 1).all()
     assert per_prompt["unique_rate"].between(0, 1).all() and (per_prompt["n_samples"] == 8).all()

@@ -394,7 +394,7 @@ def sample_prompts(
     for _, group in chunked(prompts, per_group):
         ids = [p[0] for p in group]
         # Every prompt keeps at least its last token beyond the shared prefix.
-        shared = min(_common_prefix_length(ids), min(len(i) for i in ids) - 1)
+        shared = min(common_prefix_length(ids), min(len(i) for i in ids) - 1)
         prefix = decoder.prefill(ids[0][:shared])
         state, logits = decoder.start_tails(prefix, [i[shared:] for i in ids], max(max_new_tokens - 1, 1))
         stops = [set(p[1]) for p in group]
@@ -423,7 +423,7 @@ def sample_prompts(
     return results
 
 
-def _common_prefix_length(sequences: list[list[int]]) -> int:
+def common_prefix_length(sequences: list[list[int]]) -> int:
     length = 0
     for column in zip(*sequences, strict=False):
         if any(token != column[0] for token in column):

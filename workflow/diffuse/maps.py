@@ -39,6 +39,20 @@ def country_borders_path() -> Path:
     return archive
 
 
+# Border detail kept, in degrees: a third of a pixel at the figure's 130 dpi. The 10 m shapefile's full detail took
+# cartopy 8-10 s to project per map, for lines no reader can tell apart from these.
+BORDER_TOLERANCE_DEGREES = 0.1
+
+
+@lru_cache(maxsize=1)
+def country_borders() -> tuple:
+    """Natural Earth's country polygons, simplified to what a world map can show."""
+    from cartopy.io.shapereader import Reader
+
+    geometries = Reader(str(country_borders_path())).geometries()
+    return tuple(g.simplify(BORDER_TOLERANCE_DEGREES, preserve_topology=True) for g in geometries)
+
+
 from .palette import LEVEL_COLORS  # noqa: E402
 
 # One marker per geocoding level; coarser levels are larger and hollow, so they read as "somewhere here".
@@ -57,7 +71,6 @@ def world_map(
     place resolved to. points: level -> (latitudes, longitudes); the legend counts each level and, if given,
     the unresolved places (not drawn)."""
     import cartopy.crs as ccrs
-    from cartopy.io.shapereader import Reader
     from matplotlib.lines import Line2D
 
     fig = plt.figure(figsize=(10, 5.9))
@@ -65,7 +78,7 @@ def world_map(
     ax.set_global()
     ax.stock_img()
     ax.add_geometries(
-        Reader(str(country_borders_path())).geometries(),
+        country_borders(),
         ccrs.PlateCarree(),
         facecolor="none",
         edgecolor="#4d4d4d",

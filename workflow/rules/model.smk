@@ -6,6 +6,7 @@ rule materialise_model:
         "results/logs/materialise_model/{model}.log",
     benchmark:
         "results/benchmarks/materialise_model/{model}.tsv"
+    priority: 100  # every model job waits for it: start it before the light jobs
     conda:
         "../../envs/diffuse.yaml"
     resources:
