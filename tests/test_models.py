@@ -57,3 +57,26 @@ def test_half_precision_on_a_cpu_without_bf16_units_is_warned_about():
     assert slow_half_precision_warning("float32", "cpu", cpu_flags(epyc)) is None
     assert slow_half_precision_warning("bfloat16", "cuda", cpu_flags(epyc)) is None
     assert slow_half_precision_warning("bfloat16", "cpu", None) is None  # flags unknown: no guess
+
+
+def test_parsing_the_gguf_once_writes_the_same_folder(model_dir, tmp_path, monkeypatch):
+    """The embedded model materialised with gguf's reader and name map cached (model_dir, the default)
+    is byte-identical to one materialised without the cache, and the cache ends with the block."""
+    import contextlib
+    import filecmp
+
+    import gguf
+
+    import diffuse.models as models
+
+    reader = gguf.GGUFReader
+    with models._gguf_parsed_once():
+        path = str(models.embedded_gguf_path("embedded:smollm2-135m-instruct"))
+        assert gguf.GGUFReader(path) is gguf.GGUFReader(path)
+    assert gguf.GGUFReader is reader
+    monkeypatch.setattr(models, "_gguf_parsed_once", contextlib.nullcontext)
+    models.materialise_model("embedded:smollm2-135m-instruct", tmp_path / "plain")
+    files = sorted(p.name for p in model_dir.iterdir())
+    assert files == sorted(p.name for p in (tmp_path / "plain").iterdir()) and "model.safetensors" in files
+    match, mismatch, errors = filecmp.cmpfiles(model_dir, tmp_path / "plain", files, shallow=False)
+    assert match == files, (mismatch, errors)

@@ -29,6 +29,7 @@ rule encode_targets:
         "results/logs/encode_targets/{model}/{task}.log",
     benchmark:
         "results/benchmarks/encode_targets/{model}/{task}.tsv"
+    priority: 10  # one second each, and every training waits for its targets
     localrule: True
     conda:
         "../../envs/diffuse.yaml"

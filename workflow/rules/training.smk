@@ -13,6 +13,7 @@ rule train_adapter:
         "results/logs/train_adapter/{model}/{trainset}.log",
     benchmark:
         "results/benchmarks/train_adapter/{model}/{trainset}.tsv"
+    priority: 10  # adapters head the longest chains (all-categories -> biographies-id -> biographies)
     conda:
         "../../envs/diffuse.yaml"
     threads: MODEL_JOB_THREADS
