@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 from results_table import write_results
 
+from diffuse.config import BASE, leave_one_out_adapter
 from diffuse.evaluate import evaluate
 from diffuse.paper.section5 import condition_of
 from diffuse.targets import EncodedTask
@@ -30,12 +31,15 @@ COLUMNS = ("coverage", "coverage_valid", "entropy", "parse_rate")
 
 
 def measured_pairs(tree: Path, model: str) -> list[tuple[str, str]]:
-    """(adapter, task) of every cell of the run's Tables 5/6, from its leave-one-out metrics files."""
+    """(adapter, task) of every cell of the run's Tables 5/6, from its leave-one-out metrics files (the
+    follow-up's task suite writes there too, under its own adapters: those are left out)."""
     root = tree / "results" / "leave_one_out" / "metrics" / model
     pairs = []
     for path in sorted(root.rglob("*.json")):
         adapter, *task = path.relative_to(root).with_suffix("").parts
-        pairs.append((adapter, "/".join(task)))
+        category = task[0]
+        if adapter in (BASE, leave_one_out_adapter("ood", category), leave_one_out_adapter("id", category)):
+            pairs.append((adapter, "/".join(task)))
     if not pairs:
         raise SystemExit(f"no leave-one-out metrics under {root}: run the default DAG first")
     return pairs
