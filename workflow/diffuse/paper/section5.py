@@ -143,8 +143,10 @@ def figure3(
     ]
     names += ["exact, over the targets", "one prompt (sampled)", "ln |targets|"]
     fig.legend(handles, names, loc="lower center", ncol=6, fontsize=8, frameon=False)
+    n = "/".join(str(v) for v in sorted(per_task["n_samples"].unique()))
     fig.suptitle(
-        "Figure 3: entropy in leave-one-out generalization (sampled answers; bars are means over prompts)"
+        f"Figure 3: entropy in leave-one-out generalization (sampled answers, N = {n} per prompt; "
+        "bars are means over each category's prompts)"
     )
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     return save_figure(fig, out_png, out_pdf)
