@@ -39,8 +39,8 @@ def country_borders_path() -> Path:
     return archive
 
 
-# Border detail kept, in degrees: a third of a pixel at the figure's 130 dpi. The 10 m shapefile's full detail took
-# cartopy 8-10 s to project per map, for lines no reader can tell apart from these.
+# Border detail kept, in degrees: a third of a pixel at the figure's 130 dpi. The 10 m shapefile's full
+# detail took cartopy 8-10 s to project per map, for lines no reader can tell apart from these.
 BORDER_TOLERANCE_DEGREES = 0.1
 
 
