@@ -392,11 +392,7 @@ def sample_prompts(
     per_group = max(1, batch_size // n)
     results = []
     for _, group in chunked(prompts, per_group):
-        ids = [p[0] for p in group]
-        # Every prompt keeps at least its last token beyond the shared prefix.
-        shared = min(common_prefix_length(ids), min(len(i) for i in ids) - 1)
-        prefix = decoder.prefill(ids[0][:shared])
-        state, logits = decoder.start_tails(prefix, [i[shared:] for i in ids], max(max_new_tokens - 1, 1))
+        state, logits = start_prompts(decoder, [p[0] for p in group], max_new_tokens)
         stops = [set(p[1]) for p in group]
         if method == "tree":
             counts = [n] * len(group)
@@ -423,7 +419,16 @@ def sample_prompts(
     return results
 
 
-def common_prefix_length(sequences: list[list[int]]) -> int:
+def start_prompts(decoder: SharedPrefixDecoder, prompts: list[list[int]], max_new_tokens: int):
+    """Several prompts on one decoder: their common prefix encoded once, then each prompt's own tail (every
+    prompt keeps at least its last token beyond the prefix). Returns the state, with room for the
+    continuations, and the float32 logits [prompts, vocab] after each prompt."""
+    shared = min(_common_prefix_length(prompts), min(len(p) for p in prompts) - 1)
+    prefix = decoder.prefill(prompts[0][:shared])
+    return decoder.start_tails(prefix, [p[shared:] for p in prompts], max(max_new_tokens - 1, 1))
+
+
+def _common_prefix_length(sequences: list[list[int]]) -> int:
     length = 0
     for column in zip(*sequences, strict=False):
         if any(token != column[0] for token in column):

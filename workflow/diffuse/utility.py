@@ -64,14 +64,12 @@ def greedy_answers(
     greedy_answer's up to the argmax of near-tied logits. Forty instructions one at a time through
     model.generate took most of the utility job."""
     from .decode import SharedPrefixDecoder
-    from .lm import common_prefix_length, make_decoder
+    from .lm import make_decoder, start_prompts
 
     decoder = make_decoder(model)
     if len(prompts) < 2 or not isinstance(decoder, SharedPrefixDecoder):
         return [greedy_answer(model, prompt, max_new_tokens, stop_ids) for prompt in prompts]
-    shared = min(common_prefix_length(prompts), min(len(p) for p in prompts) - 1)
-    prefix = decoder.prefill(prompts[0][:shared])
-    state, logits = decoder.start_tails(prefix, [p[shared:] for p in prompts], max(max_new_tokens - 1, 1))
+    state, logits = start_prompts(decoder, prompts, max_new_tokens)
     stops = set(stop_ids)
     answers = [[] for _ in prompts]
     running = list(range(len(prompts)))
