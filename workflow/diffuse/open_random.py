@@ -10,6 +10,7 @@ answer." has no target set, so diversity is measured two ways (Baldelli et al., 
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -96,7 +97,8 @@ def evaluate_prompts(backend, model, prompts: list[dict], settings, ps=SUPPORT_P
         probs = torch.softmax(logits.double(), dim=-1).cpu().numpy()
         texts = [backend.tokenizer.decode(seq, skip_special_tokens=True) for seq in sequences]
         answers = [normalise_output(t) for t in texts]
-        top = max(set(answers), key=answers.count)
+        # Ties go to the answer sampled first (a set's order changes with each process's string hashing).
+        top = Counter(answers).most_common(1)[0][0]
         row = {
             "prompt_id": item["id"],
             "category": item["category"],
