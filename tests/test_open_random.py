@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
-from diffuse.open_random import PromptFileError, load_prompts, normalise_output, support_sizes, unique_rate
+from diffuse.open_random import (
+    PromptFileError,
+    load_prompts,
+    normalise_output,
+    support_sizes,
+    top_answer,
+    unique_rate,
+)
 
 
 def naive_support(probs, p) -> int:
@@ -33,6 +44,22 @@ def test_support_size_is_the_fewest_tokens_reaching_p():
         probs = rng.dirichlet(np.full(200, 0.1))
         for p, size in support_sizes(probs).items():
             assert size == naive_support(probs.tolist(), p)
+
+
+def test_top_answer_ties_go_to_the_first_sampled_answer():
+    assert top_answer(["b", "a", "c"]) == "b"
+    assert top_answer(["z", "y", "y", "z"]) == "z"
+    assert top_answer(["q", "p", "p"]) == "p"  # the most frequent wins over the first
+    # the same answer in every process, whatever its string hashing (a set's order once decided it)
+    script = "from diffuse.open_random import top_answer; print(top_answer([str(i) for i in range(50)]))"
+    answers = {
+        subprocess.run(
+            [sys.executable, "-c", script], env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        for seed in (1, 2, 3)
+    }  # fmt: skip
+    assert answers == {"0"}
 
 
 def test_unique_rate_counts_normalised_answers():

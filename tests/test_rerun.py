@@ -217,3 +217,20 @@ def test_a_figure_setting_reruns_only_that_figure(smoke_built, tmp_path):
     expected = planned(smoke_built, "--forcerun", "figure5")
     assert plan.rules == expected.rules and plan.outputs == expected.outputs
     assert plan.rules["figure5"] == 3 and not MODEL_RULES & set(plan.rules)
+
+
+@pytest.mark.integration
+def test_a_package_edit_reruns_the_jobs_whose_scripts_reach_it(smoke_built, tmp_path):
+    tree = tmp_path / "tree"
+    subprocess.run(["cp", "-a", str(smoke_built), str(tree)], check=True)  # mtimes and .snakemake/ kept
+    package = tree / "workflow" / "diffuse"
+    lm, maps = (package / "lm.py").read_text(), (package / "maps.py").read_text()
+    # Comments and docstrings change no output, even in a module every model job reaches.
+    (package / "lm.py").write_text("# scoring and sampling\n" + lm.replace('"""', '"""The model: ', 1))
+    assert planned(tree).rules == Counter()
+    # Code does: diffuse.maps is reached by Figure 5's script alone.
+    (package / "maps.py").write_text(maps.replace("def ", "OCEAN = None\n\n\ndef ", 1))
+    plan = planned(tree)
+    expected = planned(smoke_built, "--forcerun", "figure5")
+    assert plan.rules == expected.rules and plan.outputs == expected.outputs
+    assert plan.rules == Counter({"figure5": 3, "all": 1})

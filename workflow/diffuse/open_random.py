@@ -79,6 +79,12 @@ def unique_rate(texts: list[str]) -> float:
     return len({a for a in answers if a}) / len(texts) if texts else float("nan")
 
 
+def top_answer(answers: list[str]) -> str:
+    """The most frequent answer; ties go to the one sampled first, never to a set's order (which changes
+    with each process's string hashing)."""
+    return Counter(answers).most_common(1)[0][0]
+
+
 def evaluate_prompts(backend, model, prompts: list[dict], settings, ps=SUPPORT_PS) -> pd.DataFrame:
     """One row per prompt: exact first-token support sizes (teacher forcing through `model`) and the unique
     rate of settings.n samples (through `backend`)."""
@@ -97,8 +103,7 @@ def evaluate_prompts(backend, model, prompts: list[dict], settings, ps=SUPPORT_P
         probs = torch.softmax(logits.double(), dim=-1).cpu().numpy()
         texts = [backend.tokenizer.decode(seq, skip_special_tokens=True) for seq in sequences]
         answers = [normalise_output(t) for t in texts]
-        # Ties go to the answer sampled first (a set's order changes with each process's string hashing).
-        top = Counter(answers).most_common(1)[0][0]
+        top = top_answer(answers)
         row = {
             "prompt_id": item["id"],
             "category": item["category"],

@@ -30,6 +30,7 @@ rule calibration:
         chunk_size=config["exact"]["chunk_size"],
         adapter=lambda wc: wc.adapter,
         condition=lambda wc: CALIBRATION_CONDITION_OF[wc.adapter],
+        code=code_digest("calibration.py"),
     script:
         "../scripts/calibration.py"
 
@@ -67,6 +68,7 @@ rule calibration_hotter:
         chunk_size=config["exact"]["chunk_size"],
         adapter=BASE,
         condition=lambda wc: calibration_hotter_condition(float(wc.temperature)),
+        code=code_digest("calibration.py"),
     script:
         "../scripts/calibration.py"
 
@@ -91,6 +93,7 @@ rule calibration_targets_table:
         "../../envs/diffuse.yaml"
     params:
         block=CALIBRATION,
+        code=code_digest("calibration_targets_table.py"),
     script:
         "../scripts/calibration_targets_table.py"
 
@@ -129,6 +132,8 @@ rule calibration_report:
     localrule: True
     conda:
         "../../envs/diffuse.yaml"
+    params:
+        code=code_digest("calibration_report.py"),
     script:
         "../scripts/calibration_report.py"
 
@@ -159,6 +164,7 @@ rule open_random:
         backend_options=SAMPLING_BACKEND_OPTIONS,
         sampling=sampling_settings(config, "open-random/*"),
         dtype=model_dtype,
+        code=code_digest("open_random.py"),
     script:
         "../scripts/open_random.py"
 
@@ -197,6 +203,8 @@ rule open_random_report:
     localrule: True
     conda:
         "../../envs/diffuse.yaml"
+    params:
+        code=code_digest("open_random_report.py"),
     script:
         "../scripts/open_random_report.py"
 
@@ -224,6 +232,7 @@ rule mcq:
         backend_options=SAMPLING_BACKEND_OPTIONS,
         sampling=sampling_settings(config, "mcq/any"),
         dtype=model_dtype,
+        code=code_digest("mcq.py"),
     script:
         "../scripts/mcq.py"
 
@@ -246,6 +255,8 @@ rule mcq_report:
     localrule: True
     conda:
         "../../envs/diffuse.yaml"
+    params:
+        code=code_digest("mcq_report.py"),
     script:
         "../scripts/mcq_report.py"
 
@@ -272,6 +283,7 @@ rule retention:
         spec=lambda wc: CALIBRATION["retention"],
         dtype=model_dtype,
         condition=lambda wc: CALIBRATION_CONDITION_OF[wc.adapter],
+        code=code_digest("retention.py"),
     script:
         "../scripts/retention.py"
 
@@ -294,6 +306,8 @@ rule retention_report:
     localrule: True
     conda:
         "../../envs/diffuse.yaml"
+    params:
+        code=code_digest("retention_report.py"),
     script:
         "../scripts/retention_report.py"
 
@@ -322,6 +336,7 @@ rule calibration_ssot:
         backend_options=SAMPLING_BACKEND_OPTIONS,
         sampling=sampling_settings(config, "ssot/any"),
         dtype=model_dtype,
+        code=code_digest("calibration_ssot.py"),
     script:
         "../scripts/calibration_ssot.py"
 
@@ -346,5 +361,6 @@ rule calibration_task_suite:
         "../../envs/diffuse.yaml"
     params:
         labels=lambda wc: category_labels(),
+        code=code_digest("calibration_task_suite.py"),
     script:
         "../scripts/calibration_task_suite.py"

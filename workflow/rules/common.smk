@@ -1,5 +1,6 @@
 # Input functions shared by the rules.
 import re
+from pathlib import Path
 from diffuse.config import init_adapter, leave_one_out_adapter
 from diffuse.mt_bench import FASTCHAT_DATA as MT_BENCH_DATA, KEY as MT_BENCH_KEY
 from diffuse.config import calibration_task_suite, leave_one_out_n
@@ -9,6 +10,7 @@ from snakemake.logging import logger
 from diffuse.calibration import CONDITION_OF as CALIBRATION_CONDITION_OF, spec_params
 from diffuse.calibration import hotter_condition as calibration_hotter_condition
 from diffuse.settings import materialise_source
+from diffuse.code_digest import script_code_digest
 
 # The follow-up's distribution specs by task id (experiments.calibration), and the adapters it compares.
 CALIBRATION = config["experiments"].get("calibration")
@@ -29,6 +31,12 @@ SAMPLING_BACKEND_OPTIONS = config["sampling"].get(SAMPLING_BACKEND, {})
 
 # The sampling rules' conda env: the vllm backend needs vLLM installed beside the core pins.
 SAMPLING_ENV = "../../envs/diffuse-vllm.yaml" if SAMPLING_BACKEND == "vllm" else "../../envs/diffuse.yaml"
+
+
+def code_digest(script):
+    """The param `code` of a rule running workflow/scripts/<script>: the digest of the `diffuse` modules the
+    script imports, so an edit to one reruns exactly the jobs whose scripts reach it (diffuse.code_digest)."""
+    return script_code_digest(Path(PACKAGE_DIR, "scripts", script), Path(PACKAGE_DIR))
 
 
 # Threads of a job that loads a model: half the cores, so two such jobs run at once. A job's first seconds

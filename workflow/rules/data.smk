@@ -14,6 +14,7 @@ rule ssa_names:
         year=config["ssa"]["year"],
         size=config["ssa"]["sample_size"],
         seed=config["ssa"]["seed"],
+        code=code_digest("ssa_names.py"),
     script:
         "../scripts/ssa_names.py"
 
@@ -31,5 +32,6 @@ rule distribution_targets:
     params:
         spec=lambda wc: CALIBRATION_SPECS[f"distributions/{wc.spec}"],
         discretisation=(CALIBRATION or {}).get("discretisation", {}),
+        code=code_digest("distribution_targets.py"),
     script:
         "../scripts/distribution_targets.py"

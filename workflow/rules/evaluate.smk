@@ -38,6 +38,7 @@ rule sample:
         **SAMPLE_PARAMS,
         backend=SAMPLING_BACKEND,
         dtype=model_dtype,
+        code=code_digest("sample.py"),
     script:
         "../scripts/sample.py"
 
@@ -62,6 +63,7 @@ rule exact:
     params:
         **EXACT_PARAMS,
         dtype=model_dtype,
+        code=code_digest("exact.py"),
     script:
         "../scripts/exact.py"
 
@@ -100,6 +102,7 @@ if SAMPLING_BACKEND == "hf":
             **SAMPLE_PARAMS,
             **EXACT_PARAMS,
             dtype=model_dtype,
+            code=code_digest("sample_and_exact.py"),
         script:
             "../scripts/sample_and_exact.py"
 
@@ -122,5 +125,6 @@ rule metrics:
         task=lambda wc: TASKS[wc.task].to_params("metrics"),
         n=None,
         n_key="",
+        code=code_digest("metrics.py"),
     script:
         "../scripts/metrics.py"

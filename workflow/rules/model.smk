@@ -14,6 +14,7 @@ rule materialise_model:
         runtime=per_attempt(60),
     params:
         source=lambda wc: materialise_source(config["models"][wc.model]),
+        code=code_digest("materialise_model.py"),
     script:
         "../scripts/materialise_model.py"
 
@@ -35,5 +36,6 @@ rule encode_targets:
         "../../envs/diffuse.yaml"
     params:
         task=lambda wc: TASKS[wc.task].to_params("encode_targets"),
+        code=code_digest("encode_targets.py"),
     script:
         "../scripts/encode_targets.py"

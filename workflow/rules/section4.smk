@@ -17,6 +17,7 @@ rule natural_reference:
         task=lambda wc: TASKS[wc.task].to_params("natural_reference"),
         n=lambda wc: sampling_settings(config, wc.task)["n"],
         seed=config["experiments"]["natural_reference"]["seed"],
+        code=code_digest("natural_reference.py"),
     script:
         "../scripts/natural_reference.py"
 
@@ -43,6 +44,7 @@ rule table1:
     params:
         experiments=SIMPLE_TASKS,
         models=MODELS,
+        code=code_digest("table1.py"),
     script:
         "../scripts/table1.py"
 
@@ -72,6 +74,7 @@ rule figure1:
         models=MODELS,
         tasks={entry["task"]: TASKS[entry["task"]].to_params("figure1") for entry in SIMPLE_TASKS},
         entries=simple_task_keys(),
+        code=code_digest("figure1.py"),
     script:
         "../scripts/figure1.py"
 
@@ -100,6 +103,7 @@ rule overrepresentation:
         tasks={entry["task"]: TASKS[entry["task"]].to_params("overrepresentation") for entry in SIMPLE_TASKS},
         entries=simple_task_keys(),
         top_k=config["experiments"]["overrepresentation"]["top_k"],
+        code=code_digest("overrepresentation.py"),
     script:
         "../scripts/overrepresentation.py"
 
@@ -132,6 +136,7 @@ rule temperature:
         batch_size=config["sampling"]["batch_size"],
         dtype=model_dtype,
         chunk_size=config["exact"]["chunk_size"],
+        code=code_digest("temperature.py"),
     script:
         "../scripts/temperature.py"
 
@@ -171,6 +176,7 @@ rule temperature_report:
         "../../envs/diffuse.yaml"
     params:
         experiments=SIMPLE_TASKS,
+        code=code_digest("temperature_report.py"),
     script:
         "../scripts/temperature_report.py"
 
@@ -200,6 +206,7 @@ rule rng_generalization:
         sampling=sampling_settings(config, "rng-formats/any"),
         dtype=model_dtype,
         chunk_size=config["exact"]["chunk_size"],
+        code=code_digest("rng_generalization.py"),
     script:
         "../scripts/rng_generalization.py"
 
@@ -232,5 +239,6 @@ rule figure2:
         "../../envs/diffuse.yaml"
     params:
         tuned=lambda wc: config["experiments"]["rng_generalization"]["trainset"],
+        code=code_digest("figure2.py"),
     script:
         "../scripts/figure2.py"

@@ -19,6 +19,7 @@ rule leave_one_out_metrics:
         task=lambda wc: TASKS[wc.task].to_params("metrics"),
         n=LEAVE_ONE_OUT_N,
         n_key="experiments.leave_one_out.n",
+        code=code_digest("metrics.py"),
     script:
         "../scripts/metrics.py"
 
@@ -68,6 +69,7 @@ rule leave_one_out_tables:
         "../../envs/diffuse.yaml"
     params:
         labels=lambda wc: category_labels(),
+        code=code_digest("leave_one_out_tables.py"),
     script:
         "../scripts/leave_one_out_tables.py"
 
@@ -92,5 +94,6 @@ rule figure3:
         "../../envs/diffuse.yaml"
     params:
         labels=lambda wc: category_labels(),
+        code=code_digest("figure3.py"),
     script:
         "../scripts/figure3.py"

@@ -15,6 +15,7 @@ rule biography_targets:
         "../../envs/diffuse.yaml"
     params:
         spec=lambda wc: config["experiments"]["biographies"]["targets"],
+        code=code_digest("biography_targets.py"),
     script:
         "../scripts/biography_targets.py"
 
@@ -32,6 +33,8 @@ rule parse_biographies:
     localrule: True
     conda:
         "../../envs/diffuse.yaml"
+    params:
+        code=code_digest("parse_biographies.py"),
     script:
         "../scripts/parse_biographies.py"
 
@@ -56,6 +59,7 @@ rule geocode_biographies:
         geocoder=config["experiments"].get("biographies", {}).get("geocoder"),
         # Nominatim's answers, kept across runs and jobs (a journal, like MT-Bench's judgments).
         journal="results/biographies/nominatim-cache.json",
+        code=code_digest("geocode_biographies.py"),
     script:
         "../scripts/geocode_biographies.py"
 
@@ -136,6 +140,7 @@ rule biography_tables:
         # [model, condition] of each `parsed` input, in the same order.
         parsed_keys=[[m, c] for m in MODELS for c in biography_conditions().values()],
         table4=lambda wc: config["experiments"]["biographies"].get("table4", {"n": 5, "seed": 0}),
+        code=code_digest("biography_tables.py"),
     script:
         "../scripts/biography_tables.py"
 
@@ -161,6 +166,7 @@ rule figure5:
     params:
         points=config["experiments"].get("biographies", {}).get("map_points", 500),
         label=lambda wc: biography_conditions()[wc.adapter],
+        code=code_digest("figure5.py"),
     script:
         "../scripts/figure5.py"
 
@@ -188,6 +194,7 @@ rule utility:
         spec=lambda wc: config["experiments"]["biographies"]["utility"],
         adapters=biography_tuned_adapters(),
         dtype=model_dtype,
+        code=code_digest("utility.py"),
     script:
         "../scripts/utility.py"
 
@@ -219,6 +226,7 @@ rule figure6:
         "../../envs/diffuse.yaml"
     params:
         conditions=biography_conditions(),
+        code=code_digest("figure6.py"),
     script:
         "../scripts/figure6.py"
 
@@ -236,6 +244,7 @@ rule mt_bench_data:
         "../../envs/diffuse.yaml"
     params:
         data=lambda wc: mt_bench_spec().get("data", MT_BENCH_DATA),
+        code=code_digest("mt_bench_data.py"),
     script:
         "../scripts/mt_bench_data.py"
 
@@ -261,6 +270,7 @@ rule mt_bench_answers:
     params:
         spec=lambda wc: mt_bench_spec(),
         dtype=model_dtype,
+        code=code_digest("mt_bench_answers.py"),
     script:
         "../scripts/mt_bench_answers.py"
 
@@ -283,6 +293,7 @@ rule mt_bench_judgments:
         spec=lambda wc: mt_bench_spec(require_judge=True),
         # Not an output: it survives a failed job, so a rerun reuses the judgments already paid for.
         journal=lambda wc: f"results/mt_bench/{wc.model}/{wc.adapter}/judgments.journal.jsonl",
+        code=code_digest("mt_bench_judgments.py"),
     script:
         "../scripts/mt_bench_judgments.py"
 
@@ -321,5 +332,6 @@ rule mt_bench_report:
         "../../envs/diffuse.yaml"
     params:
         conditions=lambda wc: biography_conditions(),
+        code=code_digest("mt_bench_report.py"),
     script:
         "../scripts/mt_bench_report.py"

@@ -24,6 +24,7 @@ rule train_adapter:
     params:
         settings=lambda wc: train_params(config, TRAINSETS, wc.trainset),
         dtype=lambda wc: config["models"][wc.model]["train_dtype"],
+        code=code_digest("train_adapter.py"),
     script:
         "../scripts/train_adapter.py"
 
@@ -48,6 +49,7 @@ rule training_table:
         "../../envs/diffuse.yaml"
     params:
         adapters=[[model, name] for model in MODELS for name in TRAINSETS],
+        code=code_digest("training_table.py"),
     script:
         "../scripts/training_table.py"
 
@@ -71,5 +73,6 @@ rule training_curves:
         "../../envs/diffuse.yaml"
     params:
         trainsets=list(TRAINSETS),
+        code=code_digest("training_curves.py"),
     script:
         "../scripts/training_curves.py"

@@ -1,0 +1,98 @@
+"""diffuse.code_digest: which package modules a rule script reaches, and which edits change its digest."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from diffuse.code_digest import imported_names, reached_modules, script_code_digest
+
+REPO = Path(__file__).resolve().parent.parent
+
+PACKAGE = {
+    "diffuse/__init__.py": "from .warm import hand_over\nhand_over()\n",
+    "diffuse/warm.py": "from .models import load\n\ndef hand_over():\n    pass\n",
+    "diffuse/models.py": "def load():\n    return 1\n",
+    "diffuse/lm.py": '"""Scoring."""\n\ndef score(x):\n    """Log p."""\n    return x + 1  # one more\n',
+    "diffuse/evaluate.py": "def run():\n    from .lm import score\n\n    return score(0)\n",
+    "diffuse/unused.py": "VALUE = 1\n",
+    "diffuse/paper/__init__.py": "",
+    "diffuse/paper/section5.py": "from ..palette import COLORS\n",
+    "diffuse/palette.py": "COLORS = ['red']\n",
+}
+SCRIPT = "from diffuse.evaluate import run\nfrom diffuse.paper import section5\nimport numpy\n"
+
+
+def write_package(root: Path, edits: dict[str, str] | None = None) -> tuple[Path, Path]:
+    for name, text in {**PACKAGE, **(edits or {})}.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    script = root / "scripts" / "job.py"
+    script.parent.mkdir(exist_ok=True)
+    script.write_text(SCRIPT)
+    return script, root
+
+
+def test_imported_names_resolve_relative_imports_and_parents():
+    source = "from .lm import score\nfrom ..palette import C\nimport diffuse.paper.section5 as s\n"
+    assert imported_names(source, "diffuse.paper.section5") == {
+        "diffuse",
+        "diffuse.paper",
+        "diffuse.paper.lm",
+        "diffuse.paper.lm.score",
+        "diffuse.palette",
+        "diffuse.palette.C",
+        "diffuse.paper.section5",
+    }
+    assert "diffuse.paper.lm" in imported_names("from . import lm\n", "diffuse.paper", is_package=True)
+
+
+def test_a_script_reaches_imports_inside_functions_and_parent_packages(tmp_path):
+    script, package_dir = write_package(tmp_path)
+    # evaluate imports lm inside a function; section5 reaches palette by a relative import; the root
+    # package and the warm start (and what only the warm start imports) are set-up, not followed.
+    assert set(reached_modules(script, package_dir)) == {
+        "diffuse.evaluate",
+        "diffuse.lm",
+        "diffuse.paper",
+        "diffuse.paper.section5",
+        "diffuse.palette",
+    }
+
+
+def test_only_an_edit_to_what_a_module_computes_changes_the_digest(tmp_path):
+    def digest(edits=None, name="tree"):
+        return script_code_digest(*write_package(tmp_path / name, edits))
+
+    before = digest()
+    assert digest(name="again") == before
+    lm = PACKAGE["diffuse/lm.py"]
+    unchanged = {
+        "comment": lm.replace("# one more", "# plus one"),
+        "docstring": lm.replace('"""Log p."""', '"""The log-probability."""'),
+        "layout": lm.replace("return x + 1", "return (x\n            + 1)"),
+        "unreached module": None,
+    }
+    for label, text in unchanged.items():
+        edits = {"diffuse/unused.py": "VALUE = 2\n"} if text is None else {"diffuse/lm.py": text}
+        assert digest(edits, label.replace(" ", "-")) == before, label
+    changed = {
+        "lm, reached inside a function": {"diffuse/lm.py": lm.replace("x + 1", "x + 2")},
+        "palette, reached by a relative import": {"diffuse/palette.py": "COLORS = ['blue']\n"},
+        "a module gone": {"diffuse/paper/section5.py": ""},
+    }
+    for label, edits in changed.items():
+        assert digest(edits, label.split(",")[0].replace(" ", "-")) != before, label
+
+
+def test_every_rule_that_runs_a_script_compares_its_code():
+    """A rule running workflow/scripts/X.py has the param code=code_digest("X.py"), of that same script."""
+    rules = 0
+    for path in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        for block in re.split(r"(?m)^\s*(?=(?:rule|checkpoint) \w+:)", path.read_text()):
+            script = re.search(r'script:\s*"\.\./scripts/(\w+\.py)"', block)
+            if script:
+                rules += 1
+                name = block.split(":")[0]
+                assert f'code=code_digest("{script.group(1)}")' in block, f"{path.name}: {name}"
+    assert rules >= 40
