@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from diffuse.code_digest import imported_names, reached_modules, script_code_digest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -96,3 +98,10 @@ def test_every_rule_that_runs_a_script_compares_its_code():
                 name = block.split(":")[0]
                 assert f'code=code_digest("{script.group(1)}")' in block, f"{path.name}: {name}"
     assert rules >= 40
+
+
+def test_a_syntax_error_names_the_module_and_line(tmp_path):
+    script, package_dir = write_package(tmp_path, {"diffuse/palette.py": "COLORS = [\n"})
+    with pytest.raises(SyntaxError) as error:
+        script_code_digest(script, package_dir)
+    assert error.value.filename == str(tmp_path / "diffuse" / "palette.py") and error.value.lineno == 1

@@ -9,7 +9,7 @@ from conftest import REPO
 # What the Snakefile and workflow/rules/*.smk import at parse time.
 PARSE_TIME = (
     "import diffuse.config, diffuse.tasks, diffuse.mt_bench, diffuse.settings, diffuse.rng_generalization, "
-    "diffuse.calibration, diffuse.warm"
+    "diffuse.calibration, diffuse.warm, diffuse.code_digest"
 )
 
 

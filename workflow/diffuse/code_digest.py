@@ -33,11 +33,14 @@ def module_file(package_dir: Path, module: str) -> Path | None:
 
 
 @cache  # by source text: an edited file is parsed afresh
-def imported_names(source: str, module: str | None = None, is_package: bool = False) -> frozenset[str]:
+def imported_names(
+    source: str, module: str | None = None, is_package: bool = False, filename: str = "<source>"
+) -> frozenset[str]:
     """Every dotted name an import of `source` may load, with its parent packages: `from a.b import c`
-    gives a, a.b and a.b.c (c may be a module or an attribute). `module` resolves relative imports."""
+    gives a, a.b and a.b.c (c may be a module or an attribute). `module` resolves relative imports; a
+    syntax error names `filename` and its line."""
     names = set()
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(ast.parse(source, filename)):
         if isinstance(node, ast.Import):
             bases = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -60,7 +63,7 @@ def reached_modules(script: Path, package_dir: Path) -> dict[str, Path]:
     """The `diffuse` modules (name -> file) the script reaches through imports; set-up modules are neither
     counted nor followed."""
     reached: dict[str, Path] = {}
-    pending = set(imported_names(script.read_text()))
+    pending = set(imported_names(script.read_text(), filename=str(script)))
     while pending:
         name = pending.pop()
         if name in reached or name in SET_UP_MODULES or not name.startswith(PACKAGE + "."):
@@ -69,13 +72,13 @@ def reached_modules(script: Path, package_dir: Path) -> dict[str, Path]:
         if path is None:  # an attribute, not a module: `from diffuse.lm import exact_logprobs`
             continue
         reached[name] = path
-        pending |= imported_names(path.read_text(), name, path.name == "__init__.py")
+        pending |= imported_names(path.read_text(), name, path.name == "__init__.py", str(path))
     return reached
 
 
 @cache
-def _without_docstrings(source: str) -> str:
-    tree = ast.parse(source)
+def _without_docstrings(source: str, filename: str) -> str:
+    tree = ast.parse(source, filename)
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             body = node.body
@@ -89,5 +92,5 @@ def script_code_digest(script: Path, package_dir: Path) -> str:
     """16 hex digits naming the syntax (docstrings aside) of every `diffuse` module the script reaches."""
     digest = hashlib.sha256()
     for name, path in sorted(reached_modules(script, package_dir).items()):
-        digest.update(f"{name}\n{_without_docstrings(path.read_text())}\n".encode())
+        digest.update(f"{name}\n{_without_docstrings(path.read_text(), str(path))}\n".encode())
     return digest.hexdigest()[:16]
