@@ -34,8 +34,9 @@ SAMPLING_ENV = "../../envs/diffuse-vllm.yaml" if SAMPLING_BACKEND == "vllm" else
 
 
 def code_digest(script):
-    """The param `code` of a rule running workflow/scripts/<script>: the digest of the `diffuse` modules the
-    script imports, so an edit to one reruns exactly the jobs whose scripts reach it (diffuse.code_digest)."""
+    """The param `code` of the rules that run workflow/scripts/<script>: the digest of the `diffuse` modules
+    the script reaches through imports, so an edit to one reruns exactly the jobs whose scripts reach it
+    (diffuse.code_digest)."""
     return script_code_digest(Path(PACKAGE_DIR, "scripts", script), Path(PACKAGE_DIR))
 
 
