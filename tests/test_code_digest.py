@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from diffuse.code_digest import imported_names, reached_modules, script_code_digest
+from diffuse.code_digest import (
+    SET_UP_MODULES,
+    imported_names,
+    module_file,
+    reached_modules,
+    script_code_digest,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -81,23 +87,42 @@ def test_only_an_edit_to_what_a_module_computes_changes_the_digest(tmp_path):
     changed = {
         "lm, reached inside a function": {"diffuse/lm.py": lm.replace("x + 1", "x + 2")},
         "palette, reached by a relative import": {"diffuse/palette.py": "COLORS = ['blue']\n"},
-        "a module gone": {"diffuse/paper/section5.py": ""},
+        "a module no longer reached": {"diffuse/paper/section5.py": ""},
     }
     for label, edits in changed.items():
         assert digest(edits, label.split(",")[0].replace(" ", "-")) != before, label
 
 
 def test_every_rule_that_runs_a_script_compares_its_code():
-    """A rule running workflow/scripts/X.py has the param code=code_digest("X.py"), of that same script."""
-    rules = 0
+    """Each rule's `script:` names one of workflow/scripts/, and the rule has code=code_digest(that script)."""
+    used = set()
     for path in sorted((REPO / "workflow" / "rules").glob("*.smk")):
         for block in re.split(r"(?m)^\s*(?=(?:rule|checkpoint) \w+:)", path.read_text()):
+            if "script:" not in block:
+                continue
+            name = block.split(":")[0]
             script = re.search(r'script:\s*"\.\./scripts/(\w+\.py)"', block)
-            if script:
-                rules += 1
-                name = block.split(":")[0]
-                assert f'code=code_digest("{script.group(1)}")' in block, f"{path.name}: {name}"
-    assert rules >= 40
+            assert script, f"{path.name}: {name} runs a script outside workflow/scripts/"
+            assert f'code=code_digest("{script.group(1)}")' in block, f"{path.name}: {name}"
+            used.add(script.group(1))
+    assert used == {p.name for p in (REPO / "workflow" / "scripts").glob("*.py")}
+
+
+def test_the_set_up_modules_import_nothing_else_of_the_package():
+    """What the digest leaves out must not hide a module that computes: set-up imports only set-up."""
+    package_dir = REPO / "workflow"
+    for name in SET_UP_MODULES:
+        path = module_file(package_dir, name)
+        imported = imported_names(path.read_text(), name, path.name == "__init__.py")
+        modules = {m for m in imported if m.startswith("diffuse.") and module_file(package_dir, m)}
+        assert modules <= SET_UP_MODULES, (name, modules - SET_UP_MODULES)
+
+
+def test_a_relative_import_in_a_script_names_the_script(tmp_path):
+    script, package_dir = write_package(tmp_path)
+    script.write_text("from .lm import score\n")
+    with pytest.raises(ValueError, match="job.py"):
+        script_code_digest(script, package_dir)
 
 
 def test_a_syntax_error_names_the_module_and_line(tmp_path):

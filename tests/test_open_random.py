@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +18,8 @@ from diffuse.open_random import (
     top_answer,
     unique_rate,
 )
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def naive_support(probs, p) -> int:
@@ -54,7 +57,7 @@ def test_top_answer_ties_go_to_the_first_sampled_answer():
     script = "from diffuse.open_random import top_answer; print(top_answer([str(i) for i in range(50)]))"
     answers = {
         subprocess.run(
-            [sys.executable, "-c", script], env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            [sys.executable, "-c", script], env={**os.environ, "PYTHONHASHSEED": str(seed), "PYTHONPATH": str(REPO / "workflow")},
             capture_output=True, text=True, check=True,
         ).stdout.strip()
         for seed in (1, 2, 3)

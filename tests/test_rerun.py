@@ -1,9 +1,9 @@
 """Snakemake's cache on a finished smoke tree: an edit reruns exactly the jobs whose output it changes.
 
 Every check is a dry run (`snakemake -n`, default --rerun-triggers) on the tree as the smoke DAG left it; edits
-come as an extra config file or a copied tasks folder in a temp path, never by editing the tree. The expected
-plans are Snakemake's own `--forcerun` of the jobs an edit should reach, so "and everything downstream" means
-the DAG's downstream, not a list kept by hand.
+come as an extra config file or a copied tasks folder in a temp path, or in a copy of the tree, never by editing
+the tree itself. The expected plans are Snakemake's own `--forcerun` of the jobs an edit should reach, so "and
+everything downstream" means the DAG's downstream, not a list kept by hand.
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """The code a rule script computes with, as a digest its rule compares: an edit to a `diffuse` module reruns
-exactly the jobs whose scripts reach it.
+every job whose script may reach it.
 
 Snakemake reruns a job when its script file changes (the script's mtime), not when a module the script
 imports changes. So every rule that runs a script has a param `code`: the digest of each `diffuse` module
-the script reaches through imports, followed from module to module (imports inside functions and the
-parent packages' `__init__` included). It digests each module's syntax tree without docstrings, so an edit
-to a comment, a docstring or the formatting reruns nothing, and any other edit to a reached module reruns
-the job.
+the script reaches through imports, followed from module to module. Any import counts, even one inside a
+function the script never calls, as do subpackages' `__init__` files: the set errs on the side of rerunning.
+Each module is digested as its syntax tree without docstrings, written back as source (`ast.unparse`), so
+an edit to a comment, a docstring or the formatting reruns nothing, and any other edit reruns the jobs.
 """
 
 from __future__ import annotations
@@ -46,6 +46,10 @@ def imported_names(
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
+                if module is None:
+                    raise ValueError(
+                        f"{filename}: a rule script cannot import relatively ({ast.unparse(node)})"
+                    )
                 package = module if is_package else module.rpartition(".")[0]
                 for _ in range(node.level - 1):
                     package = package.rpartition(".")[0]
@@ -85,7 +89,7 @@ def _without_docstrings(source: str, filename: str) -> str:
             if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
                 if isinstance(body[0].value.value, str):
                     node.body = body[1:] or [ast.Pass()]
-    return ast.dump(tree)  # no line numbers or comments: only what the code does
+    return ast.unparse(tree)  # no comments or layout; unlike ast.dump, the same text across Python versions
 
 
 def script_code_digest(script: Path, package_dir: Path) -> str:
