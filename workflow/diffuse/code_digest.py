@@ -89,7 +89,7 @@ def _without_docstrings(source: str, filename: str) -> str:
             if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
                 if isinstance(body[0].value.value, str):
                     node.body = body[1:] or [ast.Pass()]
-    return ast.unparse(tree)  # no comments or layout; unlike ast.dump, the same text across Python versions
+    return ast.unparse(tree)  # no comments or layout; ast.dump gains fields with each Python version
 
 
 def script_code_digest(script: Path, package_dir: Path) -> str:
