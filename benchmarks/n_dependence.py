@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 from results_table import write_results
 
-from diffuse.config import BASE, leave_one_out_adapter
+from diffuse.config import leave_one_out_compared
 from diffuse.evaluate import evaluate
 from diffuse.paper.section5 import condition_of
 from diffuse.targets import EncodedTask
@@ -37,8 +37,7 @@ def measured_pairs(tree: Path, model: str) -> list[tuple[str, str]]:
     pairs = []
     for path in sorted(root.rglob("*.json")):
         adapter, *task = path.relative_to(root).with_suffix("").parts
-        category = task[0]
-        if adapter in (BASE, leave_one_out_adapter("ood", category), leave_one_out_adapter("id", category)):
+        if adapter in leave_one_out_compared(task[0]):
             pairs.append((adapter, "/".join(task)))
     if not pairs:
         raise SystemExit(f"no leave-one-out metrics under {root}: run the default DAG first")

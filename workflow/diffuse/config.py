@@ -30,6 +30,11 @@ def leave_one_out_adapter(kind: str, category: str) -> str:
     return f"{kind}-{category}"
 
 
+def leave_one_out_compared(category: str) -> tuple[str, str, str]:
+    """The adapters Tables 5/6 compare on a category's prompts: untuned (BASE), OOD and ID."""
+    return (BASE, leave_one_out_adapter("ood", category), leave_one_out_adapter("id", category))
+
+
 class ConfigError(ValueError):
     """A configuration that cannot run; the message names the offending key."""
 

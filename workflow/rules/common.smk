@@ -1,7 +1,7 @@
 # Input functions shared by the rules.
 import re
 from pathlib import Path
-from diffuse.config import init_adapter, leave_one_out_adapter
+from diffuse.config import init_adapter, leave_one_out_compared
 from diffuse.mt_bench import FASTCHAT_DATA as MT_BENCH_DATA, KEY as MT_BENCH_KEY
 from diffuse.config import calibration_task_suite, leave_one_out_n
 from snakemake.exceptions import WorkflowError
@@ -35,7 +35,7 @@ SAMPLING_ENV = "../../envs/diffuse-vllm.yaml" if SAMPLING_BACKEND == "vllm" else
 
 def code_digest(script):
     """The param `code` of the rules that run workflow/scripts/<script>: the digest of the `diffuse` modules
-    the script reaches through imports, so an edit to one reruns exactly the jobs whose scripts reach it
+    the script reaches through imports, so an edit to one reruns every job whose script may reach it
     (diffuse.code_digest)."""
     return script_code_digest(Path(PACKAGE_DIR, "scripts", script), Path(PACKAGE_DIR))
 
@@ -137,7 +137,7 @@ def leave_one_out_metrics():
         for model in MODELS
         for category, evaluated in leave_one_out_evaluated(config, TASKS).items()
         for task in evaluated
-        for adapter in (BASE, leave_one_out_adapter("ood", category), leave_one_out_adapter("id", category))
+        for adapter in leave_one_out_compared(category)
     ]
 
 
